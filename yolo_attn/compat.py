@@ -1,0 +1,146 @@
+"""Make yolov5 7.0.14 import, train, validate and load checkpoints on the pinned stack, offline.
+
+Each incompatibility is fixed by one small function below; ``apply()`` runs them all once.
+
+* ``pkg_resources``: yolov5/utils/general.py and utils/loggers import it; setuptools 81 removed
+  it. The fix is the ``setuptools<81`` pin (constraints.txt); ``require_pkg_resources`` turns a
+  missing module into one clear message instead of a traceback deep inside yolov5.
+* ``np.trapz``: ``yolov5.utils.metrics.compute_ap`` integrates with ``np.trapz``, removed in
+  numpy 2.4. We hand that one module a numpy namespace where ``trapz`` is ``np.trapezoid`` (same
+  trapezoidal rule), leaving the global numpy module untouched.
+* fonts: ``check_dataset`` calls ``check_font('Arial.ttf')`` and ``check_pil_font`` falls back to
+  it; both download from the internet when the font is missing. We replace them with versions
+  that never download and use matplotlib's bundled DejaVuSans.ttf instead.
+* checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
+  pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
+  ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
+  (under both import names, ``yolov5.models.*`` and upstream's ``models.*``), our registered
+  blocks and the numpy globals yolov5 checkpoints hold. Anything else is still refused by torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+import warnings
+from pathlib import Path
+
+_APPLIED = False
+
+# yolov5 modules whose nn.Module classes may appear in a checkpoint; upstream YOLOv5 pickles
+# them as ``models.<name>`` (its repo root is on sys.path), the PyPI package as ``yolov5.models.<name>``.
+YOLOV5_MODEL_MODULES = ('common', 'experimental', 'yolo')
+
+
+def require_pkg_resources() -> None:
+    """Import ``pkg_resources`` (needed by yolov5) or fail with one line that says how to fix it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "pkg_resources is deprecated" UserWarning
+        try:
+            import pkg_resources  # noqa: F401
+        except ModuleNotFoundError as e:
+            raise RuntimeError("yolov5 7.0.14 needs pkg_resources, which setuptools>=81 removed: "
+                               "pip install 'setuptools<81' (see constraints.txt)") from e
+
+
+class _NumpyWithTrapz(types.ModuleType):
+    """A view of numpy that also offers ``trapz`` (numpy >= 2.4 only has ``trapezoid``)."""
+
+    def __init__(self, np):
+        super().__init__('numpy')
+        self.__dict__.update(vars(np))
+        self.trapz = np.trapezoid
+
+
+def patch_trapz() -> None:
+    """Give ``yolov5.utils.metrics`` a numpy that has ``trapz``."""
+    import numpy as np
+    metrics = importlib.import_module('yolov5.utils.metrics')
+    if not hasattr(metrics.np, 'trapz'):
+        metrics.np = _NumpyWithTrapz(np)
+
+
+def bundled_font() -> Path:
+    """matplotlib's DejaVuSans.ttf: a TrueType font that is always on disk with our deps."""
+    import matplotlib
+    return Path(matplotlib.get_data_path()) / 'fonts' / 'ttf' / 'DejaVuSans.ttf'
+
+
+def _local_font(font) -> Path:
+    """The requested font if it exists locally (as given, or in yolov5's config dir), else ours."""
+    from yolov5.utils.general import CONFIG_DIR
+    font = Path(font)
+    for candidate in (font, CONFIG_DIR / font.name):
+        if candidate.is_file():
+            return candidate
+    return bundled_font()
+
+
+def _check_font_offline(font='Arial.ttf', progress=False):
+    """Replacement for yolov5's ``check_font``: resolve a local font, never download."""
+    return _local_font(font)
+
+
+def _check_pil_font_offline(font='Arial.ttf', size=10):
+    """Replacement for yolov5's ``check_pil_font``: a PIL TrueType font from disk, never downloaded."""
+    from PIL import ImageFont
+    return ImageFont.truetype(str(_local_font(font)), size)
+
+
+def patch_fonts() -> None:
+    """Route yolov5's font look-ups to local files (``check_font`` is imported by name in plots.py)."""
+    general = importlib.import_module('yolov5.utils.general')
+    plots = importlib.import_module('yolov5.utils.plots')
+    general.check_font = _check_font_offline
+    plots.check_font = _check_font_offline
+    plots.check_pil_font = _check_pil_font_offline
+
+
+def _numpy_globals() -> list:
+    """numpy objects found in yolov5 checkpoints (best_fitness etc.), under numpy 1.x and 2.x names."""
+    import numpy as np
+    from numpy._core import multiarray
+    found = [(multiarray._reconstruct, name + '._reconstruct') for name in
+             ('numpy.core.multiarray', 'numpy._core.multiarray')]
+    found += [(multiarray.scalar, name + '.scalar') for name in ('numpy.core.multiarray', 'numpy._core.multiarray')]
+    found += [np.dtype, np.ndarray]
+    found += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith('DType')]
+    return found
+
+
+def _module_classes(module) -> list[type]:
+    import torch.nn as nn
+    return [v for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__]
+
+
+def checkpoint_allowlist() -> list:
+    """Every global a yolov5 (or yolo-attn) checkpoint may reference, for ``add_safe_globals``."""
+    import torch.nn as nn
+    allowed = [v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)]
+    for name in YOLOV5_MODEL_MODULES:
+        module = importlib.import_module(f'yolov5.models.{name}')
+        for cls in _module_classes(module):
+            allowed.append(cls)
+            allowed.append((cls, f'models.{name}.{cls.__qualname__}'))  # upstream checkpoints
+    from .registry import BLOCKS
+    allowed += list(BLOCKS.values())
+    return allowed + _numpy_globals()
+
+
+def allow_checkpoint_globals() -> None:
+    """Register the allowlist with torch's weights-only unpickler (blocks registered later add themselves)."""
+    import torch
+    torch.serialization.add_safe_globals(checkpoint_allowlist())
+
+
+def apply() -> None:
+    """Apply every fix once (idempotent). Must run before yolov5 is imported elsewhere."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    require_pkg_resources()
+    patch_trapz()
+    patch_fonts()
+    allow_checkpoint_globals()
+    _APPLIED = True

@@ -1,0 +1,73 @@
+"""Install the plugin's ``parse_model`` into yolov5, under both of its import names.
+
+yolov5 7.0.14 is importable as ``yolov5.models.yolo`` and, because it appends its own folder to
+``sys.path`` (and ``attempt_load`` imports ``models.yolo``; upstream checkpoints pickle
+``models.yolo.*``), also as a second module object ``models.yolo``. ``DetectionModel.__init__``
+calls its module's global ``parse_model``, so each module object gets its own parser, resolving
+``Detect`` and friends in that module's namespace. ``models.yolo`` is patched when it is imported
+(an import hook), never imported by us: a user's own ``models`` package is not touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import sys
+from pathlib import Path
+
+from .parsing import make_parse_model
+
+ORIGINAL_PARSE_MODEL: dict[str, object] = {}  # module name -> yolov5's own parse_model
+ALIAS = 'models.yolo'
+
+
+def patch_module(module) -> None:
+    """Replace ``module.parse_model`` with ours (idempotent; the original is kept for reference)."""
+    if getattr(module.parse_model, '_yolo_attn', False):
+        return
+    ORIGINAL_PARSE_MODEL[module.__name__] = module.parse_model
+    parse_model = make_parse_model(vars(module))
+    parse_model._yolo_attn = True
+    module.parse_model = parse_model
+
+
+class _PatchAliasOnImport(importlib.abc.MetaPathFinder):
+    """Patch ``models.yolo`` right after it executes, if it is yolov5's yolo.py."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != ALIAS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        import yolov5.models.yolo as canonical
+        if spec.origin and spec.loader and Path(spec.origin).resolve() == Path(canonical.__file__).resolve():
+            spec.loader = _PatchingLoader(spec.loader)
+        return spec
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        patch_module(module)
+
+
+def install() -> None:
+    """Patch ``yolov5.models.yolo`` now and ``models.yolo`` whenever it is (or was) imported."""
+    import yolov5.models.yolo as canonical
+    patch_module(canonical)
+    if ALIAS in sys.modules:
+        patch_module(sys.modules[ALIAS])
+    if not any(isinstance(f, _PatchAliasOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAliasOnImport())

@@ -1,0 +1,266 @@
+"""A YOLOv5 ``parse_model`` that knows registered blocks and never ``eval``s YAML text.
+
+Upstream ``yolov5.models.yolo.parse_model(d, ch)`` resolves module names with ``eval`` in its
+module's globals, ``eval``s every string argument, and infers channels from a set literal written
+inside the function, so a new block can only be added by editing yolov5. This parser builds the
+same network for every stock YAML (the stock-equivalence test checks all of them) and adds:
+
+* module names resolve through the block registry, then YOLOv5's own modules (the classes in the
+  namespace of the ``models.yolo`` module the parser is installed into), then ``nn.<Name>``;
+* string arguments are evaluated by a small AST interpreter that allows literals, the names
+  ``nc``/``anchors``/``na``/``no``/``None``/``True``/``False``, numeric arithmetic, ``nn.<Module>``
+  classes and calls of them with literal arguments (``nn.LeakyReLU(0.1)``). A bare unknown name
+  stays a string (upstream's ``NameError`` fallback, e.g. ``'nearest'``); anything else is refused
+  with a ``ModelConfigError`` naming the layer, and nothing runs;
+* registered blocks receive the input channel count first (``Block(c1, *args)``), and are
+  checked to preserve their input's shape.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import inspect
+import operator
+
+import torch
+import torch.nn as nn
+
+from .registry import BLOCKS
+
+
+class ModelConfigError(ValueError):
+    """A model YAML that cannot be built; the message names the layer and what to do."""
+
+
+def yolov5_modules(namespace: dict | None = None) -> dict[str, type]:
+    """YOLOv5's own layer classes by name, as seen from a ``models.yolo`` module namespace."""
+    if namespace is None:
+        import yolov5.models.yolo as yolo
+        namespace = vars(yolo)
+    return {k: v for k, v in namespace.items()
+            if isinstance(v, type) and issubclass(v, nn.Module)
+            and v.__module__.endswith(('models.common', 'models.experimental', 'models.yolo'))}
+
+
+def _nn_module(name: str):
+    cls = getattr(nn, name, None) if name.isidentifier() else None
+    return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
+
+
+def resolve_module(name, namespace: dict, where: str) -> type:
+    """Registered block, YOLOv5 module or ``nn.<Module>`` for a YAML module name; else a clear error."""
+    if not isinstance(name, str):
+        raise ModelConfigError(f'{where}: module must be a name, got {name!r}')
+    if name in BLOCKS:
+        return BLOCKS[name]
+    known = yolov5_modules(namespace)
+    if name in known:
+        return known[name]
+    if name.startswith('nn.') and _nn_module(name[3:]):
+        return _nn_module(name[3:])
+    choices = list(BLOCKS) + list(known) + [f'nn.{k}' for k in dir(nn) if _nn_module(k)]
+    close = difflib.get_close_matches(name, choices, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else '; `yolo-attn blocks` lists the attention blocks'
+    raise ModelConfigError(f'{where}: unknown module {name!r}{hint}')
+
+
+class _Unresolved(Exception):
+    """A bare name outside the allowlist (kept as a string, as upstream does on NameError)."""
+
+
+_CONSTANTS = {'None': None, 'True': True, 'False': False}
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+               ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _evaluate(node, names: dict):
+    """Interpret one allowlisted expression node; raise ValueError for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in names:
+            return names[node.id]
+        if node.id in _CONSTANTS:
+            return _CONSTANTS[node.id]
+        raise _Unresolved(node.id)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_evaluate(e, names) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand, names)
+        if _is_number(value):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        a, b = _evaluate(node.left, names), _evaluate(node.right, names)
+        if _is_number(a) and _is_number(b):
+            return _ARITHMETIC[type(node.op)](a, b)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == 'nn':
+        cls = _nn_module(node.attr)
+        if cls is not None:
+            return cls
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        cls = _evaluate(node.func, names)
+        args = [_evaluate(a, {}) for a in node.args]
+        kwargs = {k.arg: _evaluate(k.value, {}) for k in node.keywords if k.arg}
+        if len(kwargs) == len(node.keywords):
+            return cls(*args, **kwargs)
+    raise ValueError(ast.unparse(node))
+
+
+def evaluate_arg(value, names: dict, where: str):
+    """The value of one YAML argument: non-strings as they are, strings through the allowlist."""
+    if not isinstance(value, str):
+        return value
+    try:
+        tree = ast.parse(value.strip(), mode='eval')
+    except SyntaxError:
+        return value  # not an expression: a plain string argument
+    try:
+        return _evaluate(tree.body, names)
+    except _Unresolved as e:
+        if isinstance(tree.body, ast.Name):
+            return value  # bare word such as 'nearest'
+        raise ModelConfigError(f"{where}: unknown name {e} in {value!r}; allowed names: "
+                               f"{', '.join(sorted(names) + list(_CONSTANTS))}, nn.<Module>") from None
+    except (ValueError, TypeError) as e:
+        raise ModelConfigError(f'{where}: refusing to evaluate {value!r} ({e}); arguments may only be literals, '
+                               f"{', '.join(sorted(names))}, or nn.<Module>(literals)") from None
+
+
+def _check_from(f, i: int, where: str):
+    refs = f if isinstance(f, list) else [f]
+    if not refs or not all(isinstance(x, int) and not isinstance(x, bool) for x in refs):
+        raise ModelConfigError(f"{where}: 'from' must be an index or a list of indices, got {f!r}")
+    for x in refs:
+        if (x != -1) if i == 0 else not -i <= x < i:
+            valid = '-1 (the input)' if i == 0 else f'0..{i - 1} or -1..-{i}'
+            raise ModelConfigError(f"{where}: 'from' index {x} is out of range (valid: {valid})")
+
+
+def _check_block(m, module, c1: int, where: str):
+    """A registered block must keep its input's shape (the contract the parser relies on)."""
+    training = module.training
+    module.eval()
+    with torch.no_grad():
+        y = module(torch.zeros(1, c1, 8, 8))
+    module.train(training)
+    if not isinstance(y, torch.Tensor) or y.shape != (1, c1, 8, 8):
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ModelConfigError(f'{where}: registered block {m.__name__} must preserve its input shape, '
+                               f'(1, {c1}, 8, 8) became {shape}')
+
+
+def make_parse_model(namespace: dict):
+    """A ``parse_model(d, ch)`` for the ``models.yolo`` module whose globals are ``namespace``."""
+    g = namespace
+    make_divisible, LOGGER, Conv = g['make_divisible'], g['LOGGER'], g['Conv']
+    out_first = {g[k] for k in ('Conv', 'GhostConv', 'Bottleneck', 'GhostBottleneck', 'SPP', 'SPPF', 'DWConv',
+                                'MixConv2d', 'Focus', 'CrossConv', 'BottleneckCSP', 'C3', 'C3TR', 'C3SPP',
+                                'C3Ghost', 'DWConvTranspose2d', 'C3x')} | {nn.ConvTranspose2d}
+    repeats_inside = {g[k] for k in ('BottleneckCSP', 'C3', 'C3TR', 'C3Ghost', 'C3x')}
+    heads = (g['Detect'], g['Segment'])
+
+    def parse_model(d, ch):
+        """Build ``nn.Sequential`` and the save list from a model dict (drop-in for upstream's)."""
+        for key in ('anchors', 'nc', 'depth_multiple', 'width_multiple', 'backbone', 'head'):
+            if key not in d:
+                raise ModelConfigError(f'model YAML has no {key!r} key')
+        anchors, nc, gd, gw = d['anchors'], d['nc'], d['depth_multiple'], d['width_multiple']
+        rows = (d['backbone'] or []) + (d['head'] or [])
+        na = (len(anchors[0]) // 2) if isinstance(anchors, list) else anchors
+        no = na * (nc + 5)
+        names = {'nc': nc, 'anchors': anchors, 'na': na, 'no': no}
+        LOGGER.info(f"\n{'':>3}{'from':>18}{'n':>3}{'params':>10}  {'module':<40}{'arguments':<30}")
+        default_act = Conv.default_act
+        try:
+            if d.get('activation'):
+                act = evaluate_arg(d['activation'], {}, 'activation')
+                if not isinstance(act, nn.Module):
+                    raise ModelConfigError(f"activation: expected nn.<Module>(...), got {d['activation']!r}")
+                Conv.default_act = act  # for this model's Conv layers only (restored below)
+            layers, save = [], []
+            for i, row in enumerate(rows):
+                if not (isinstance(row, list) and len(row) == 4 and isinstance(row[3], list)):
+                    raise ModelConfigError(f'layer {i}: expected [from, number, module, [args]], got {row!r}')
+                f, n, name, raw_args = row
+                where = f'layer {i} ({name})'
+                _check_from(f, i, where)
+                if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                    raise ModelConfigError(f'{where}: number of repeats must be a positive integer, got {n!r}')
+                m = resolve_module(name, g, where)
+                args = [evaluate_arg(a, names, where) for a in raw_args]
+                n = n_ = max(round(n * gd), 1) if n > 1 else n
+                args, c2, n = _layer_args(m, args, f, n, ch, gw, no, where)
+                module = _construct(m, args, n, where)
+                if m in BLOCKS.values():
+                    _check_block(m, module if n == 1 else module[0], ch[f], where)
+                t = str(m)[8:-2].replace('__main__.', '')
+                module.i, module.f, module.type, module.np = i, f, t, sum(x.numel() for x in module.parameters())
+                LOGGER.info(f'{i:>3}{str(f):>18}{n_:>3}{module.np:10.0f}  {t:<40}{str(args):<30}')
+                save.extend(x % i for x in ([f] if isinstance(f, int) else f) if x != -1)
+                layers.append(module)
+                if i == 0:
+                    ch = []
+                ch.append(c2)
+        finally:
+            Conv.default_act = default_act
+        return nn.Sequential(*layers), sorted(save)
+
+    def _layer_args(m, args, f, n, ch, gw, no, where):
+        """Constructor args, output channels and remaining repeats (YOLOv5's channel rules + blocks)."""
+        if isinstance(f, list) and m not in heads and m is not g['Concat']:
+            raise ModelConfigError(f"{where}: takes one input, 'from' must be a single index, got {f!r}")
+        if m in BLOCKS.values():
+            return [ch[f], *args], ch[f], n
+        if m in out_first:
+            if not args or not _is_number(args[0]):
+                raise ModelConfigError(f'{where}: first argument must be the output channel count, got {args!r}')
+            c2 = args[0] if args[0] == no else make_divisible(args[0] * gw, 8)
+            args = [ch[f], c2, *args[1:]]
+            if m in repeats_inside:
+                args.insert(2, n)
+                n = 1
+            return args, c2, n
+        if m is nn.BatchNorm2d:
+            return [ch[f]], ch[f], n
+        if m is g['Concat']:
+            return args, sum(ch[x] for x in (f if isinstance(f, list) else [f])), n
+        if m in heads:
+            if len(args) < 2:
+                raise ModelConfigError(f'{where}: expects [nc, anchors, ...], got {args!r}')
+            refs = f if isinstance(f, list) else [f]
+            args.append([ch[x] for x in refs])
+            if isinstance(args[1], int):
+                args[1] = [list(range(args[1] * 2))] * len(refs)
+            if m is g['Segment']:
+                args[3] = make_divisible(args[3] * gw, 8)
+            return args, ch[refs[-1]], n
+        if m is g['Contract']:
+            return args, ch[f] * args[0] ** 2, n
+        if m is g['Expand']:
+            return args, ch[f] // args[0] ** 2, n
+        return args, ch[f], n
+
+    return parse_model
+
+
+def _construct(m, args, n, where):
+    """``m(*args)``, repeated ``n`` times in a Sequential; errors become one line naming the layer."""
+    if m in BLOCKS.values():
+        try:
+            inspect.signature(m).bind(*args)
+        except TypeError:
+            params = list(inspect.signature(m).parameters)[1:]
+            raise ModelConfigError(f'{where}: takes ({", ".join(params)}) after the input channels, '
+                                   f'got {args[1:]!r}; rows carry no channel counts here') from None
+    try:
+        return nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args)
+    except ModelConfigError:
+        raise
+    except (ValueError, TypeError, RuntimeError, AssertionError, IndexError, KeyError) as e:
+        raise ModelConfigError(f'{where}: {e}') from None

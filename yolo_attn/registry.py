@@ -1,0 +1,44 @@
+"""Registry of attention blocks that YOLOv5 model YAMLs may name (the mmengine ``Registry`` idea).
+
+Contract, stated once: a block is an ``nn.Module`` class built as ``Block(c1, *yaml_args)`` —
+the first positional argument is the input channel count, which the parser supplies (width
+multiple applied, as for every other YOLOv5 layer); the YAML row carries only the remaining
+arguments. A block preserves its input's shape: ``(B, c1, H, W) -> (B, c1, H, W)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+BLOCKS: dict[str, type[nn.Module]] = {}
+
+
+def register_block(cls=None, *, name: str | None = None, paper: str = ''):
+    """Class decorator: make ``cls`` available to model YAMLs under ``name`` (default: class name).
+
+    Usable bare (``@register_block``) or with options (``@register_block(paper='Hu et al. 2018')``).
+    Registering the same class again is a no-op; a different class under a taken name, or a name
+    that YOLOv5 already uses for one of its own modules, is refused.
+    """
+
+    def add(cls):
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise TypeError(f'register_block expects an nn.Module subclass, got {cls!r}')
+        key = name or cls.__name__
+        if not key.isidentifier():
+            raise ValueError(f'block name {key!r} is not a valid identifier')
+        from .parsing import yolov5_modules
+        if key in yolov5_modules():
+            raise ValueError(f'block name {key!r} is already a YOLOv5 module; register it under another name')
+        old = BLOCKS.get(key)
+        same = old is not None and (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__)
+        if old is not None and not same:
+            raise ValueError(f'block name {key!r} is already registered for {old.__module__}.{old.__qualname__}')
+        if paper or not hasattr(cls, 'paper'):
+            cls.paper = paper
+        BLOCKS[key] = cls
+        torch.serialization.add_safe_globals([cls])  # checkpoints holding it load with weights_only=True
+        return cls
+
+    return add(cls) if cls is not None else add
