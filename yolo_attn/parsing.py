@@ -26,10 +26,11 @@ import operator
 import torch
 import torch.nn as nn
 
+from .errors import UserError
 from .registry import BLOCKS
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(UserError, ValueError):
     """A model YAML that cannot be built; the message names the layer and what to do."""
 
 

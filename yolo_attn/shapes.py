@@ -9,7 +9,7 @@ Design
 * **Background** -- cheap numpy/OpenCV texture: a tiny random colour grid
   upscaled bicubically (low-frequency blobs), plus a linear gradient, plus
   (half of the time) faint sinusoidal stripes, plus mild per-pixel noise.
-  Background colours stay muted so that the shapes stand out.
+  It varies slowly, so a flat shape of a contrasting colour stands out.
 * **Sizes** -- the longer side of each object's box is log-uniform between
   4 % and 50 % of the image side, so many objects are small enough to be
   matched on YOLOv5's stride-8 head and a few fill half the image.
@@ -49,7 +49,7 @@ _SHIFT = 4  # OpenCV sub-pixel bits for drawing: coordinates are multiplied by 1
 
 
 def _background(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Muted low-frequency texture, float32 (n, n, 3) in [0, 255]."""
+    """Low-frequency texture, float32 (n, n, 3) in [0, 255]."""
     g = int(rng.integers(2, 7))
     base = rng.uniform(50, 205, size=3)
     grid = (base + rng.uniform(-45, 45, size=(g, g, 3))).astype(np.float32)
@@ -57,12 +57,13 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     coords = np.arange(n, dtype=np.float32) / n - 0.5
     phi = rng.uniform(0, 2 * math.pi)
     ramp = math.cos(phi) * coords[None, :] + math.sin(phi) * coords[:, None]  # (n, n) in ~[-0.7, 0.7]
-    img += (ramp[..., None] * rng.uniform(-50, 50, size=3)).astype(np.float32)
+    img += ramp[..., None] * rng.uniform(-50, 50, size=3).astype(np.float32)
     if rng.random() < 0.5:  # stripes
         psi, period = rng.uniform(0, 2 * math.pi), rng.uniform(0.04, 0.15) * n
-        proj = (math.cos(psi) * coords[None, :] + math.sin(psi) * coords[:, None]) * n
-        img += (np.sin(2 * math.pi * proj / period)[..., None] * rng.uniform(6, 18)).astype(np.float32)
-    img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(rng.uniform(2, 6))
+        k = np.float32(2 * math.pi * n / period)  # radians per unit of `coords`
+        proj = (math.cos(psi) * coords[None, :] + math.sin(psi) * coords[:, None]) * k
+        img += np.sin(proj)[..., None] * np.float32(rng.uniform(6, 18))
+    img += (rng.random(size=img.shape, dtype=np.float32) - np.float32(0.5)) * np.float32(rng.uniform(6, 18))
     return np.clip(img, 0, 255)
 
 

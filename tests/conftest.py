@@ -1,0 +1,28 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import yolo_attn  # noqa: F401  (compat, registration: what a user's `import yolo_attn` does)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=None, timeout=600):
+    """Run ``yolo-attn`` as a user would (a subprocess) and return the CompletedProcess."""
+    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
+    return subprocess.run([sys.executable, '-m', 'yolo_attn', *map(str, args)], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope='session')
+def yolov5_models_dir():
+    import yolov5
+    return Path(yolov5.__file__).parent / 'models'

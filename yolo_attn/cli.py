@@ -1,0 +1,95 @@
+"""``yolo-attn`` command line: one subcommand per job; user mistakes end in one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+
+from .errors import UserError
+
+COMMANDS = {}
+
+
+def command(name: str, help: str, configure=None):
+    """Register ``fn(args)`` as subcommand ``name``; ``configure(parser)`` adds its flags."""
+
+    def add(fn):
+        COMMANDS[name] = (fn, help, configure or (lambda p: None))
+        return fn
+
+    return add
+
+
+def signature(cls) -> str:
+    """``SE(c1, r=16)``: the constructor as a YAML row sees it (c1 supplied by the parser)."""
+    params = inspect.signature(cls).parameters.values()
+    return f"{cls.__name__}({', '.join(p.name if p.default is p.empty else f'{p.name}={p.default}' for p in params)})"
+
+
+@command('blocks', 'list the registered attention blocks')
+def cmd_blocks(args):
+    from . import BLOCKS
+    for name, cls in sorted(BLOCKS.items()):
+        print(f'{name:<10} {signature(cls):<24} {getattr(cls, "paper", "")}')
+    return 0
+
+
+def _build_configure(p):
+    p.add_argument('--cfg', required=True, help='model YAML: a path or a shipped name such as yolov5s-cbam')
+    p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
+    p.add_argument('--nc', type=int, default=None, help='override the number of classes')
+
+
+@command('build', 'build a model YAML: layer table, parameters, GFLOPs, one forward check', _build_configure)
+def cmd_build(args):
+    from .summary import build_model, summarize
+    model = build_model(args.cfg, nc=args.nc, verbose=True)
+    s = summarize(model, args.imgsz)
+    print(s.line())
+    print(f'forward check: ok ({s.expected_predictions} predictions at {args.imgsz}x{args.imgsz})')
+    return 0
+
+
+def _demo_configure(p):
+    p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
+
+
+@command('demo', 'build every shipped attention model and print its summary', _demo_configure)
+def cmd_demo(args):
+    from tqdm import tqdm
+
+    from .configs import project_models_dir, shipped_configs
+    from .summary import build_model, summarize
+    rows = [summarize(build_model(cfg), args.imgsz) for cfg in tqdm(shipped_configs(), desc='building')]
+    print(f'\nshipped models in {project_models_dir()} (forward check at {args.imgsz} passed for each):')
+    for s in rows:
+        print('  ' + s.line())
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='yolo-attn', description='Attention blocks and heatmaps for YOLOv5.')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
+    for name, (fn, help_, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        configure(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        import yolo_attn  # noqa: F401  (compat, registration)
+        return args.func(args)
+    except UserError as e:
+        print(f'yolo-attn {args.command}: error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
