@@ -10,7 +10,8 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
   trapezoidal rule), leaving the global numpy module untouched.
 * fonts: ``check_dataset`` calls ``check_font('Arial.ttf')`` and ``check_pil_font`` falls back to
   it; both download from the internet when the font is missing. We replace them with versions
-  that never download and use matplotlib's bundled DejaVuSans.ttf instead.
+  that never download and use matplotlib's bundled DejaVuSans.ttf instead. The PIL font keeps
+  ``getsize`` (Pillow 10 removed it; yolov5's ``Annotator.box_label(pil=True)`` calls it).
 * checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
   pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
   ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
@@ -82,9 +83,16 @@ def _check_font_offline(font='Arial.ttf', progress=False):
 
 
 def _check_pil_font_offline(font='Arial.ttf', size=10):
-    """Replacement for yolov5's ``check_pil_font``: a PIL TrueType font from disk, never downloaded."""
+    """Replacement for yolov5's ``check_pil_font``: a PIL TrueType font from disk, never downloaded,
+    that still offers ``getsize`` (removed in Pillow 10; yolov5's ``Annotator.box_label`` calls it)."""
     from PIL import ImageFont
-    return ImageFont.truetype(str(_local_font(font)), size)
+
+    class FontWithGetsize(ImageFont.FreeTypeFont):
+        def getsize(self, text):
+            left, top, right, bottom = self.getbbox(text)
+            return right, bottom
+
+    return FontWithGetsize(str(_local_font(font)), size)
 
 
 def patch_fonts() -> None:

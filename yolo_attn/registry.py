@@ -8,10 +8,28 @@ arguments. A block preserves its input's shape: ``(B, c1, H, W) -> (B, c1, H, W)
 
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn as nn
 
 BLOCKS: dict[str, type[nn.Module]] = {}
+
+
+def _module_classes(cls) -> list[type]:
+    """nn.Module classes defined next to ``cls`` (the halves of CBAM, helpers of a user block)."""
+    module = sys.modules.get(cls.__module__)
+    return [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, nn.Module)
+            and v.__module__ == cls.__module__] if module else []
+
+
+def allow_in_checkpoints(*classes) -> None:
+    """Let checkpoints that hold these classes load with ``torch.load(weights_only=True)``.
+
+    ``register_block`` does this for the block and every nn.Module class defined in its module;
+    call it for helper classes a block imports from elsewhere.
+    """
+    torch.serialization.add_safe_globals(list(classes))
 
 
 def register_block(cls=None, *, name: str | None = None, paper: str = ''):
@@ -38,7 +56,7 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         if paper or not hasattr(cls, 'paper'):
             cls.paper = paper
         BLOCKS[key] = cls
-        torch.serialization.add_safe_globals([cls])  # checkpoints holding it load with weights_only=True
+        allow_in_checkpoints(cls, *_module_classes(cls))
         return cls
 
     return add(cls) if cls is not None else add
