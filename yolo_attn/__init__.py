@@ -11,12 +11,15 @@ from . import compat
 compat.apply()
 
 from . import blocks  # noqa: E402  (registers SE, CBAM)
+from . import checkpoints, datasets  # noqa: E402
 from .blocks import CBAM, SE  # noqa: E402
 from .install import install  # noqa: E402
 from .parsing import ModelConfigError  # noqa: E402
 from .registry import BLOCKS, register_block  # noqa: E402
 
 install()
+checkpoints.install()
+datasets.install()
 
 __version__ = '0.1.0'
 __all__ = ['BLOCKS', 'CBAM', 'SE', 'ModelConfigError', 'register_block', '__version__']

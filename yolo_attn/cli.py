@@ -68,9 +68,37 @@ def cmd_demo(args):
     return 0
 
 
+def _data_configure(p):
+    sub = p.add_subparsers(dest='dataset', metavar='DATASET', required=True)
+    s = sub.add_parser('shapes', help='coloured shapes on textured backgrounds, 5 classes, small to large objects')
+    s.add_argument('--out', required=True, help='new folder for images/, labels/ and shapes.yaml')
+    s.add_argument('--train', type=int, default=256, help='number of training images')
+    s.add_argument('--val', type=int, default=64, help='number of validation images')
+    s.add_argument('--imgsz', type=int, default=320, help='image size (pixels, multiple of 32)')
+    s.add_argument('--seed', type=int, default=0, help='random seed (same seed, same dataset)')
+
+
+@command('data', 'generate an embedded synthetic dataset in YOLO format', _data_configure)
+def cmd_data(args):
+    from .shapes import generate_shapes
+    try:
+        data = generate_shapes(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed)
+    except (FileExistsError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print(f'dataset written to {data.parent}; data YAML: {data}')
+    return 0
+
+
+PASSTHROUGH_HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
+                    'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
+                    'export': "yolov5's export.py (all its options)"}
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='yolo-attn', description='Attention blocks and heatmaps for YOLOv5.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
+    for name, help_ in PASSTHROUGH_HELP.items():
+        sub.add_parser(name, help=help_, add_help=False)
     for name, (fn, help_, configure) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         configure(p)
@@ -79,6 +107,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH_HELP:
+        return _passthrough(argv[0], argv[1:])
     args = make_parser().parse_args(argv)
     try:
         import yolo_attn  # noqa: F401  (compat, registration)
@@ -89,6 +120,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+
+
+def _passthrough(script: str, argv: list[str]) -> int:
+    try:
+        import yolo_attn  # noqa: F401  (registration in this process, so also in every torchrun rank)
+        from .pipeline import run_script
+        return run_script(script, argv)
+    except UserError as e:
+        print(f'yolo-attn {script}: error: {e}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

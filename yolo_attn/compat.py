@@ -12,6 +12,10 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
   it; both download from the internet when the font is missing. We replace them with versions
   that never download and use matplotlib's bundled DejaVuSans.ttf instead. The PIL font keeps
   ``getsize`` (Pillow 10 removed it; yolov5's ``Annotator.box_label(pil=True)`` calls it).
+* network: yolov5's scripts call ``check_requirements`` (which pip-installs what is missing),
+  ``attempt_download`` / ``attempt_download_from_hub`` (weights from GitHub / the HF hub) and
+  ``check_online``. ``patch_network`` replaces each, in every yolov5 module that imported it, by
+  an offline version: nothing is installed or downloaded, and missing weights are an error.
 * checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
   pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
   ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
@@ -22,6 +26,7 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
 from __future__ import annotations
 
 import importlib
+import sys
 import types
 import warnings
 from pathlib import Path
@@ -104,6 +109,44 @@ def patch_fonts() -> None:
     plots.check_pil_font = _check_pil_font_offline
 
 
+YOLOV5_SCRIPTS = ('train', 'val', 'detect', 'export')
+
+
+def replace_in_yolov5(name: str, replacement) -> None:
+    """Rebind ``name`` to ``replacement`` in every loaded yolov5 module that imported the original."""
+    general = importlib.import_module('yolov5.utils.general')
+    downloads = importlib.import_module('yolov5.utils.downloads')
+    original = getattr(general, name, None) or getattr(downloads, name)
+    for mod_name, module in list(sys.modules.items()):
+        if mod_name.startswith('yolov5') and module is not None and getattr(module, name, None) is original:
+            setattr(module, name, replacement)
+
+
+def _no_requirements_check(*args, **kwargs):
+    """Offline stand-in for ``check_requirements``: never pip-installs (our deps are pinned)."""
+    return True
+
+
+def _local_weights_only(file, *args, **kwargs):
+    """Offline stand-in for ``attempt_download``: a local file, or one clear error."""
+    from .errors import UserError
+    path = Path(str(file).strip().replace("'", ''))
+    if path.is_file():
+        return str(path)
+    raise UserError(f'weights not found: {file} (yolo-attn never downloads; give a local .pt file, '
+                    f"or --weights '' to train from scratch)")
+
+
+def patch_network() -> None:
+    """Import yolov5's scripts and make every network-touching helper they use offline."""
+    for script in YOLOV5_SCRIPTS:
+        importlib.import_module(f'yolov5.{script}')
+    replace_in_yolov5('check_requirements', _no_requirements_check)
+    replace_in_yolov5('attempt_download', _local_weights_only)
+    replace_in_yolov5('attempt_download_from_hub', lambda *a, **k: None)
+    replace_in_yolov5('check_online', lambda: False)
+
+
 def _numpy_globals() -> list:
     """numpy objects found in yolov5 checkpoints (best_fitness etc.), under numpy 1.x and 2.x names."""
     import numpy as np
@@ -150,5 +193,6 @@ def apply() -> None:
     require_pkg_resources()
     patch_trapz()
     patch_fonts()
+    patch_network()
     allow_checkpoint_globals()
     _APPLIED = True

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""CPU latency of yolov5s vs yolov5s-se vs yolov5s-cbam: batch 1 at 640, median over repeated runs.
+
+The models are built in one process, fused as yolov5's detect.py does, and timed round-robin
+(one forward of each model per round) so that drift in machine load hits all of them alike.
+
+    python benchmarks/latency.py [--imgsz 640] [--rounds 30] [--cfgs yolov5s yolov5s-se yolov5s-cbam]
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+from tqdm import tqdm
+
+from yolo_attn.summary import build_model, gflops
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--cfgs', nargs='+', default=['yolov5s', 'yolov5s-se', 'yolov5s-cbam'])
+    ap.add_argument('--imgsz', type=int, default=640)
+    ap.add_argument('--rounds', type=int, default=30)
+    ap.add_argument('--warmup', type=int, default=3)
+    opt = ap.parse_args()
+
+    torch.manual_seed(0)
+    models = {}
+    for cfg in opt.cfgs:
+        m = build_model(cfg).eval()
+        stats = (sum(p.numel() for p in m.parameters()), gflops(m, opt.imgsz))
+        models[cfg] = (m.fuse(), *stats)
+    x = torch.rand(1, 3, opt.imgsz, opt.imgsz)
+    times = {cfg: [] for cfg in models}
+    with torch.inference_mode():
+        for r in tqdm(range(opt.warmup + opt.rounds), desc='rounds'):
+            for cfg, (m, *_) in models.items():
+                t = time.perf_counter()
+                m(x)
+                if r >= opt.warmup:
+                    times[cfg].append(time.perf_counter() - t)
+    base = statistics.median(times[opt.cfgs[0]])
+    print(f'\nCPU latency, batch 1 at {opt.imgsz}, median of {opt.rounds} rounds, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+    print(f"| model | params | GFLOPs@{opt.imgsz} | median ms | ratio vs {opt.cfgs[0]} |")
+    print('|---|---:|---:|---:|---:|')
+    for cfg, (_, params, gf) in models.items():
+        med = statistics.median(times[cfg])
+        print(f'| {cfg} | {params:,} | {gf:.1f} | {med * 1e3:.1f} | {med / base:.3f} |')
+
+
+if __name__ == '__main__':
+    main()
