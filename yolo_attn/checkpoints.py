@@ -18,7 +18,6 @@ import importlib
 import os
 import pickle
 import re
-import types
 import warnings
 from pathlib import Path
 
@@ -51,7 +50,7 @@ def secure_load(f, map_location=None, **kwargs):
         raise CheckpointError(f'{name}: refused: it references {what}, which is not on the allowlist (torch.nn, '
                               f'yolov5 and registered block classes, numpy arrays); nothing was executed. '
                               f'Only for a file you trust: {UNSAFE_ENV}=1') from None
-    except (RuntimeError, EOFError, ValueError, OSError, IndexError) as e:
+    except Exception as e:  # any parse failure of arbitrary bytes (zip, pickle, storage errors)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?): {first}') from None
 
@@ -65,20 +64,10 @@ def load_checkpoint(f, map_location='cpu') -> dict:
     return ckpt
 
 
-class _TorchWithSecureLoad(types.ModuleType):
-    """``torch`` as yolov5's loader modules see it: everything is torch's, except ``load``."""
-
-    def __init__(self):
-        super().__init__('torch')
-        self.load = secure_load
-
-    def __getattr__(self, name):
-        return getattr(torch, name)
-
-
 def install() -> None:
     """Route yolov5's checkpoint loads through ``secure_load`` (idempotent)."""
-    proxy = _TorchWithSecureLoad()
+    from .compat import ModuleView
+    proxy = ModuleView(torch, load=secure_load)  # torch as yolov5's loader modules see it
     for name in YOLOV5_LOADERS:
         module = importlib.import_module(name)
         if module.torch is torch:

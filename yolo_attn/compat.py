@@ -16,6 +16,9 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
   ``attempt_download`` / ``attempt_download_from_hub`` (weights from GitHub / the HF hub) and
   ``check_online``. ``patch_network`` replaces each, in every yolov5 module that imported it, by
   an offline version: nothing is installed or downloaded, and missing weights are an error.
+* ONNX export: torch >= 2.9's ``torch.onnx.export`` defaults to the dynamo exporter, which
+  ignores yolov5's opset 12 and needs onnxscript; ``patch_onnx_export`` asks for the
+  TorchScript-based exporter yolov5 was written for, in yolov5/export.py only.
 * checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
   pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
   ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
@@ -49,13 +52,17 @@ def require_pkg_resources() -> None:
                                "pip install 'setuptools<81' (see constraints.txt)") from e
 
 
-class _NumpyWithTrapz(types.ModuleType):
-    """A view of numpy that also offers ``trapz`` (numpy >= 2.4 only has ``trapezoid``)."""
+class ModuleView(types.ModuleType):
+    """A stand-in for ``module`` in one yolov5 module's globals: ``overrides`` first, the rest
+    delegated. Lets a fix reach exactly the yolov5 code that needs it, not every user of torch/numpy."""
 
-    def __init__(self, np):
-        super().__init__('numpy')
-        self.__dict__.update(vars(np))
-        self.trapz = np.trapezoid
+    def __init__(self, module, **overrides):
+        super().__init__(module.__name__)
+        self.__dict__['_module'] = module
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__['_module'], name)
 
 
 def patch_trapz() -> None:
@@ -63,7 +70,20 @@ def patch_trapz() -> None:
     import numpy as np
     metrics = importlib.import_module('yolov5.utils.metrics')
     if not hasattr(metrics.np, 'trapz'):
-        metrics.np = _NumpyWithTrapz(np)
+        metrics.np = ModuleView(np, trapz=np.trapezoid)
+
+
+def patch_onnx_export() -> None:
+    """yolov5's ONNX export passes ``opset_version=12`` and ``dynamic_axes``, options of torch's
+    TorchScript-based exporter; torch >= 2.9 defaults to the dynamo exporter (needs onnxscript,
+    opset >= 18). Give export.py a ``torch.onnx.export`` that asks for ``dynamo=False``."""
+    import functools
+
+    import torch
+    export = importlib.import_module('yolov5.export')
+    if export.torch is torch:
+        onnx = ModuleView(torch.onnx, export=functools.partial(torch.onnx.export, dynamo=False))
+        export.torch = ModuleView(torch, onnx=onnx)
 
 
 def bundled_font() -> Path:
@@ -194,5 +214,6 @@ def apply() -> None:
     patch_trapz()
     patch_fonts()
     patch_network()
+    patch_onnx_export()
     allow_checkpoint_globals()
     _APPLIED = True

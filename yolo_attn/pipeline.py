@@ -99,8 +99,21 @@ def preflight_detect(opt) -> None:
             raise UserError(f'--source {source}: no such file, folder or glob match')
 
 
+EXPORT_SUFFIXES = {'torchscript': '.torchscript', 'onnx': '.onnx', 'engine': '.engine', 'pb': '.pb',
+                   'tflite': '.tflite', 'openvino': '_openvino_model', 'coreml': '.mlmodel',
+                   'saved_model': '_saved_model', 'tfjs': '_web_model', 'paddle': '_paddle_model'}
+
+
 def preflight_export(opt) -> None:
+    """Weights load securely, and no earlier export next to them would be overwritten."""
     check_weights(opt.weights)
+    for w in opt.weights if isinstance(opt.weights, list) else [opt.weights]:
+        for fmt in opt.include:
+            suffix = EXPORT_SUFFIXES.get(fmt.lower())
+            target = Path(w).with_name(Path(w).stem + (suffix or ''))
+            if suffix and target.exists():
+                raise UserError(f'{target} exists and export would overwrite it; move it away or export a copy '
+                                f'of {Path(w).name} from another folder')
 
 
 PREFLIGHT = {'train': preflight_train, 'val': preflight_val, 'detect': preflight_detect, 'export': preflight_export}
