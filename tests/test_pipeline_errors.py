@@ -111,6 +111,12 @@ def test_existing_run_dir_never_written_into(ws, monkeypatch, capsys):
     shutil.rmtree(ws / 'runs')
 
 
+def test_resume_of_finished_run(ws, monkeypatch, capsys):
+    rc, last = run(ws, monkeypatch, capsys, 'train', '--resume', 'ok.pt')
+    assert rc == 2 and last.endswith('--resume ok.pt: that training is finished (its optimizer state was stripped), '
+                                     'nothing to resume; start a new run with --weights ok.pt')
+
+
 def test_detect_source_missing(ws, monkeypatch, capsys):
     rc, last = run(ws, monkeypatch, capsys, 'detect', '--weights', 'ok.pt', '--source', 'nowhere/*.jpg')
     assert rc == 2 and last.endswith('--source nowhere/*.jpg: no such file, folder or glob match')

@@ -12,7 +12,8 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
   it; both download from the internet when the font is missing. We replace them with versions
   that never download and use matplotlib's bundled DejaVuSans.ttf instead. The PIL font keeps
   ``getsize`` (Pillow 10 removed it; yolov5's ``Annotator.box_label(pil=True)`` calls it).
-* network: yolov5's scripts call ``check_requirements`` (which pip-installs what is missing),
+* network: ultralytics probes DNS when imported (``offline_environment`` sets its own
+  ``YOLO_OFFLINE`` switch first), and yolov5's scripts call ``check_requirements`` (which pip-installs what is missing),
   ``attempt_download`` / ``attempt_download_from_hub`` (weights from GitHub / the HF hub) and
   ``check_online``. ``patch_network`` replaces each, in every yolov5 module that imported it, by
   an offline version: nothing is installed or downloaded, and missing weights are an error.
@@ -29,6 +30,7 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 import warnings
@@ -39,6 +41,13 @@ _APPLIED = False
 # yolov5 modules whose nn.Module classes may appear in a checkpoint; upstream YOLOv5 pickles
 # them as ``models.<name>`` (its repo root is on sys.path), the PyPI package as ``yolov5.models.<name>``.
 YOLOV5_MODEL_MODULES = ('common', 'experimental', 'yolo')
+
+
+def offline_environment() -> None:
+    """yolov5 imports ultralytics (for ``check_requirements``), whose import resolves
+    one.one.one.one / dns.google to decide whether it is online. ``YOLO_OFFLINE=1``, its own
+    switch, skips that probe; set before anything imports ultralytics (a user's value is kept)."""
+    os.environ.setdefault('YOLO_OFFLINE', '1')
 
 
 def require_pkg_resources() -> None:
@@ -210,6 +219,7 @@ def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    offline_environment()
     require_pkg_resources()
     patch_trapz()
     patch_fonts()

@@ -58,7 +58,10 @@ def preflight_train(opt) -> None:
             last = get_latest_run()
             if not last:
                 raise UserError('--resume: no last.pt found under the current folder; give --resume path/to/last.pt')
-        check_weights(last)
+        ckpt = check_weights(last)[0]
+        if ckpt.get('epoch', -1) < 0 or ckpt.get('optimizer') is None:
+            raise UserError(f'--resume {last}: that training is finished (its optimizer state was stripped), '
+                            f'nothing to resume; start a new run with --weights {last}')
         return
     if opt.evolve:
         raise UserError('--evolve is not supported by yolo-attn train (it would fetch from cloud storage); '
