@@ -36,14 +36,25 @@ def cmd_blocks(args):
 
 
 def _build_configure(p):
-    p.add_argument('--cfg', required=True, help='model YAML: a path or a shipped name such as yolov5s-cbam')
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument('--cfg', help='model YAML: a path or a shipped name such as yolov5s-cbam')
+    what.add_argument('--all', action='store_true', help="every model YAML in this project's models/")
     p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
     p.add_argument('--nc', type=int, default=None, help='override the number of classes')
 
 
 @command('build', 'build a model YAML: layer table, parameters, GFLOPs, one forward check', _build_configure)
 def cmd_build(args):
+    from tqdm import tqdm
+
+    from .configs import project_models_dir, shipped_configs
     from .summary import build_model, summarize
+    if args.all:
+        rows = [summarize(build_model(cfg, nc=args.nc), args.imgsz) for cfg in tqdm(shipped_configs(), desc='build')]
+        print(f'models in {project_models_dir()} (forward check at {args.imgsz}: ok for each)')
+        for s in rows:
+            print('  ' + s.line())
+        return 0
     model = build_model(args.cfg, nc=args.nc, verbose=True)
     s = summarize(model, args.imgsz)
     print(s.line())
@@ -52,19 +63,16 @@ def cmd_build(args):
 
 
 def _demo_configure(p):
-    p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
+    p.add_argument('--project', default='runs/demo', help='save to project/name')
+    p.add_argument('--name', default='exp', help='save to project/name (a new exp2, exp3, ... if taken)')
+    p.add_argument('--epochs', type=int, default=None, help='override the measured demo setting')
 
 
-@command('demo', 'build every shipped attention model and print its summary', _demo_configure)
+@command('demo', 'generate the shapes dataset, train yolov5n-cbam on CPU, validate', _demo_configure)
 def cmd_demo(args):
-    from tqdm import tqdm
-
-    from .configs import project_models_dir, shipped_configs
-    from .summary import build_model, summarize
-    rows = [summarize(build_model(cfg), args.imgsz) for cfg in tqdm(shipped_configs(), desc='building')]
-    print(f'\nshipped models in {project_models_dir()} (forward check at {args.imgsz} passed for each):')
-    for s in rows:
-        print('  ' + s.line())
+    from .demo import print_summary, run_demo
+    overrides = {'epochs': args.epochs} if args.epochs else {}
+    print_summary(run_demo(args.project, args.name, **overrides))
     return 0
 
 
