@@ -77,3 +77,22 @@ def test_tools_script_is_the_same_cli(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert 'forward check: ok' in out.stdout
+
+
+def test_train_help_is_yolov5s_and_tools_script_matches(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    out = subprocess.run([sys.executable, str(ROOT / 'tools' / 'train.py'), '--help'], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for flag in ('--weights', '--cfg', '--data', '--hyp', '--epochs', '--resume', '--freeze', '--exist-ok'):
+        assert flag in out.stdout
+
+
+def test_data_shapes_refuses_existing_folder(cli, tmp_path):
+    (tmp_path / 'ds').mkdir()
+    (tmp_path / 'ds' / 'mine.txt').write_text('keep')
+    out = cli('data', 'shapes', '--out', tmp_path / 'ds')
+    assert out.returncode == 2 and 'Traceback' not in out.stderr
+    assert (tmp_path / 'ds' / 'mine.txt').read_text() == 'keep' and len(list((tmp_path / 'ds').iterdir())) == 1
