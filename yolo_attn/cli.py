@@ -97,6 +97,17 @@ def cmd_data(args):
     return 0
 
 
+def _heatmap_configure(p):
+    from .heatmaps.run import add_arguments
+    add_arguments(p)
+
+
+@command('heatmap', 'one saliency PNG per detected object, an overview per image, heatmaps.json', _heatmap_configure)
+def cmd_heatmap(args):
+    from .heatmaps.run import run_from_args
+    return run_from_args(args)
+
+
 PASSTHROUGH_HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
                     'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
                     'export': "yolov5's export.py (all its options)"}

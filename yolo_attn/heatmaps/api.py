@@ -1,0 +1,81 @@
+"""Python API: per-detection heatmaps for images, without writing files.
+
+    from yolo_attn.heatmaps import explain
+    for image in explain('runs/train/exp/weights/best.pt', 'datasets/shapes/images/val', imgsz=320):
+        for d in image.detections:
+            print(d.name, d.score, d.box, d.map.shape)   # map: float32 HxW at original size
+
+Images are read and letterboxed by yolov5's ``LoadImages`` (an image, a folder, a glob, a video
+with ``vid_stride``, or a .txt list), exactly as detect.py reads them, so boxes match detect.py's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from ..errors import UserError
+from .engine import DEFAULT_METHOD, HeatmapEngine, ImageResult
+
+
+def load_model(weights, device='cpu'):
+    """A fused eval-mode model from a checkpoint (secure loader), as detect.py builds it."""
+    from yolov5.models.experimental import attempt_load
+
+    from ..checkpoints import load_checkpoint
+    load_checkpoint(weights)  # one-line errors for a missing, truncated or refused file
+    return attempt_load(weights, device=device, fuse=True)
+
+
+def open_source(source, imgsz, stride, vid_stride=1):
+    """yolov5's ``LoadImages`` over the source; a missing source is one clear line."""
+    from yolov5.utils.dataloaders import LoadImages
+    src = str(source)
+    if src.startswith(('http://', 'https://', 'rtsp://', 'rtmp://')):
+        raise UserError(f'--source {src}: URLs and streams are not fetched (yolo-attn works offline)')
+    try:
+        return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride)
+    except (FileNotFoundError, AssertionError) as e:
+        raise UserError(f'--source {src}: {str(e).splitlines()[0]}') from None
+
+
+def batches(dataset, batch: int, device) -> Iterator[tuple]:
+    """Consecutive images of the same letterboxed shape, up to ``batch`` at a time."""
+    group = []
+    for path, im, im0, _, _ in dataset:
+        if im0 is None:
+            raise UserError(f'{path}: cannot read the image')
+        if group and (len(group) == batch or group[0][1].shape != im.shape):
+            yield _stack(group, device)
+            group = []
+        group.append((path, im, im0))
+    if group:
+        yield _stack(group, device)
+
+
+def _stack(group, device):
+    ims = torch.stack([torch.from_numpy(im) for _, im, _ in group]).to(device).float() / 255
+    return ims, [im0 for _, _, im0 in group], [p for p, _, _ in group]
+
+
+def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
+            iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
+            vid_stride=1, renorm_in_box=False, progress=False) -> Iterator[ImageResult]:
+    """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``)."""
+    from tqdm import tqdm
+    from yolov5.utils.general import check_img_size
+    if isinstance(model, (str, Path)):
+        model = load_model(model, device)
+    stride = int(model.stride.max())
+    imgsz = check_img_size(imgsz, s=stride)
+    engine = HeatmapEngine(model, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms, max_det,
+                           renorm=renorm_in_box)
+    dataset = open_source(source, imgsz, stride, vid_stride)
+    bar = tqdm(total=dataset.nf, desc='heatmaps', unit='file', disable=not progress)
+    for ims, im0s, paths in batches(dataset, batch, device):
+        yield from engine(ims, im0s, paths)
+        bar.n = dataset.count
+        bar.refresh()
+    bar.close()

@@ -1,0 +1,189 @@
+"""One forward pass, yolov5's NMS, and one saliency map per kept detection.
+
+The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instance maps):
+
+1. forward a letterboxed batch once, with hooks keeping the target layers' activations (by
+   default the inputs of ``Detect``, so detections of every head — stride 8 included — depend on
+   at least one of them);
+2. yolov5's ``non_max_suppression`` with each raw prediction's row index carried through it as
+   two extra "mask" columns ``[index, 1]`` (NMS multiplies mask columns by objectness, so the index
+   is their ratio): every kept detection knows its head level, anchor and grid cell;
+3. for each detection, its target score (``targets``) is differentiated with
+   ``torch.autograd.grad`` with respect to the target activations only — never the parameters —
+   batched over detections (``is_grads_batched``) in chunks of fixed size, so memory does not grow
+   with the number of detections;
+4. the method's weighting, ReLU, upsampling and multi-layer aggregation are pytorch-grad-cam's own
+   (``compute_cam_per_layer`` + ``aggregate_multi_layers``: each layer's map min-max normalised
+   and resized to the input, the layers averaged, normalised again), fed with our activations and
+   gradients instead of running its own forward/backward per target;
+5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
+   boxes with yolov5's ``scale_boxes``, exactly as detect.py does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWise, GradCAMPlusPlus, HiResCAM,
+                              LayerCAM, XGradCAM)
+from pytorch_grad_cam.utils.image import scale_cam_image
+
+from ..errors import UserError
+from .targets import TARGETS
+
+METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
+           'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
+           'eigengradcam': EigenGradCAM}
+DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
+CONSTANT_EPS = 1e-6
+
+
+@dataclass
+class Detection:
+    index: int  # row of the raw prediction it came from
+    box: list  # xyxy in original image pixels, as detect.py reports it
+    cls: int
+    name: str
+    objectness: float
+    class_prob: float
+    score: float  # objectness x class probability (yolov5's confidence)
+    level: int  # Detect head (0 = stride 8)
+    anchor: int
+    cell: tuple  # (row, column) in that head's grid
+    map: np.ndarray = field(repr=False)  # float32 in [0, 1], original image size
+    constant: bool = False  # the map carries no information (no gradient reached the layers)
+    energy_in_box: float = 0.0
+
+
+@dataclass
+class ImageResult:
+    path: str
+    shape: tuple  # (height, width) of the original image
+    image: np.ndarray = field(repr=False)  # original BGR image
+    detections: list = field(default_factory=list)
+
+
+def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
+    """yolov5's NMS, plus the raw row index of every kept detection."""
+    from yolov5.utils.general import non_max_suppression
+    b, n, _ = pred.shape
+    idx = torch.arange(n, dtype=pred.dtype, device=pred.device).expand(b, n)[..., None]
+    carried = torch.cat((pred.detach(), idx, torch.ones_like(idx)), -1)
+    out = non_max_suppression(carried, conf_thres, iou_thres, classes, agnostic, max_det=max_det, nm=2)
+    return [(o[:, :6], torch.round(o[:, 6] / o[:, 7]).long()) for o in out]
+
+
+def locate(index: int, na: int, grids: list) -> tuple:
+    """(level, anchor, (row, col)) of a raw prediction row; ``grids`` holds each head's (ny, nx)."""
+    for level, (ny, nx) in enumerate(grids):
+        n = na * ny * nx
+        if index < n:
+            anchor, rest = divmod(index, ny * nx)
+            return level, anchor, divmod(rest, nx)
+        index -= n
+    raise IndexError('prediction index beyond the last head')
+
+
+def renorm_in_box(cam: np.ndarray, box) -> np.ndarray:
+    """Zero outside the box, min-max normalised inside it."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    out = np.zeros_like(cam)
+    if x2 > x1 and y2 > y1:
+        out[y1:y2, x1:x2] = scale_cam_image(cam[None, y1:y2, x1:x2])[0]
+    return out
+
+
+def energy_in_box(cam: np.ndarray, box) -> float:
+    total = float(cam.sum())
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return float(cam[max(y1, 0):y2, max(x1, 0):x2].sum()) / total if total > 0 else 0.0
+
+
+class HeatmapEngine:
+    """Per-detection saliency for a yolov5 detection model (see the module docstring)."""
+
+    def __init__(self, model, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
+                 iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, chunk=16, renorm=False):
+        if method not in METHODS:
+            raise UserError(f"unknown --method {method!r}; choose from {', '.join(METHODS)}")
+        if target not in TARGETS:
+            raise UserError(f"unknown --target {target!r}; choose from {', '.join(TARGETS)}")
+        self.model = model.eval()
+        self.detect = model.model[-1]
+        layers = list(self.detect.f) if layers is None else [int(i) for i in layers]
+        last = len(model.model) - 1
+        bad = [i for i in layers if not 0 <= i < last]
+        if bad:
+            raise UserError(f'--layers {bad}: layer indices must be 0..{last - 1} (the Detect layer is {last})')
+        self.layers, self.method, self.target = layers, method, target
+        self.conf_thres, self.iou_thres, self.classes = conf_thres, iou_thres, classes
+        self.agnostic, self.max_det, self.chunk, self.renorm = agnostic_nms, max_det, chunk, renorm
+        self.cam = METHODS[method](model, [model.model[i] for i in layers])
+        self.cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
+        self.names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+
+    def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
+        """``im``: letterboxed float batch (B, 3, H, W) in [0, 1]; ``im0s``: original BGR images."""
+        from yolov5.utils.general import scale_boxes
+        from yolov5.utils.segment.general import scale_image
+        acts = {}
+        hooks = [self.model.model[i].register_forward_hook(lambda m, i, o, k=i: acts.__setitem__(k, o))
+                 for i in self.layers]
+        try:
+            with torch.enable_grad():
+                pred, raw = self.model(im.requires_grad_(True))
+        finally:
+            for h in hooks:
+                h.remove()
+        activations = [acts[i] for i in self.layers]
+        grids = [tuple(r.shape[2:4]) for r in raw]
+        results = []
+        for b, (det, rows) in enumerate(nms_with_index(pred, self.conf_thres, self.iou_thres, self.classes,
+                                                        self.agnostic, self.max_det)):
+            im0 = im0s[b]
+            result = ImageResult(paths[b], im0.shape[:2], im0)
+            boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
+            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:])
+            for k in range(len(det)):
+                cls, index = int(det[k, 5]), int(rows[k])
+                level, anchor, cell = locate(index, self.detect.na, grids)
+                box = [float(v) for v in boxes[k]]
+                cam = scale_image(im.shape[2:], maps[k], im0.shape)[..., 0].astype(np.float32)
+                constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
+                if self.renorm and not constant:
+                    cam = renorm_in_box(cam, box)
+                row = pred[b, index].detach()
+                result.detections.append(Detection(
+                    index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
+                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), cam, constant,
+                    energy_in_box(cam, box)))
+            results.append(result)
+        return results
+
+    def maps_for(self, pred_b, activations, b, det, rows, size) -> list[np.ndarray]:
+        """Letterbox-space maps (H, W) of image ``b``'s detections, computed chunk by chunk."""
+        maps = []
+        target_cls = TARGETS[self.target]
+        for start in range(0, len(det), self.chunk):
+            stop = min(start + self.chunk, len(det))
+            targets = [target_cls(rows[k], det[k, 5]) for k in range(start, stop)]
+            n = len(targets)
+            acts = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
+            grads = self.gradients([t(pred_b) for t in targets], activations, b) if self.cam.uses_gradients else []
+            self.cam.activations_and_grads.activations = acts
+            self.cam.activations_and_grads.gradients = grads
+            size_probe = torch.empty(1, 1, 1, 1).expand(n, 3, *size)  # grad-cam reads the target size only
+            per_layer = self.cam.compute_cam_per_layer(size_probe, targets, False)
+            maps.extend(self.cam.aggregate_multi_layers(per_layer))
+            self.cam.activations_and_grads.activations, self.cam.activations_and_grads.gradients = [], []
+        return maps
+
+    @staticmethod
+    def gradients(scores, activations, b):
+        """d score_k / d activation for each k, batched; zeros where a layer does not affect a score."""
+        n = len(scores)
+        grads = torch.autograd.grad(torch.stack(scores), activations, grad_outputs=torch.eye(n, dtype=scores[0].dtype),
+                                    is_grads_batched=True, retain_graph=True, allow_unused=True)
+        return [torch.zeros(n, *a.shape[1:]) if g is None else g[:, b] for g, a in zip(grads, activations)]

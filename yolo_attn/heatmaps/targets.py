@@ -1,0 +1,51 @@
+"""What a detection's heatmap explains: its objectness, its class probability, or their product.
+
+Each target is a tiny callable over one image's raw predictions ``pred`` (N, 5 + nc) as
+yolov5's ``Detect`` returns them in eval mode (sigmoid applied, boxes decoded), selecting one
+row — the raw prediction a kept detection came from. They are also valid pytorch-grad-cam targets
+(``target(model_output)``), which is how the tests compare our fast path with the library.
+"""
+
+from __future__ import annotations
+
+
+class DetectionTarget:
+    """Base: ``index`` is the raw prediction's row, ``cls`` the detection's class id."""
+
+    name = ''
+
+    def __init__(self, index: int, cls: int):
+        self.index, self.cls = int(index), int(cls)
+
+    def __call__(self, pred):
+        raise NotImplementedError
+
+
+class ConfTarget(DetectionTarget):
+    """Objectness (``pred[i, 4]``)."""
+
+    name = 'conf'
+
+    def __call__(self, pred):
+        return pred[self.index, 4]
+
+
+class ClassTarget(DetectionTarget):
+    """Probability of the detection's class (``pred[i, 5 + c]``)."""
+
+    name = 'class'
+
+    def __call__(self, pred):
+        return pred[self.index, 5 + self.cls]
+
+
+class ScoreTarget(DetectionTarget):
+    """Objectness x class probability: the confidence yolov5 reports for the detection."""
+
+    name = 'score'
+
+    def __call__(self, pred):
+        return pred[self.index, 4] * pred[self.index, 5 + self.cls]
+
+
+TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
