@@ -15,8 +15,14 @@ import logging
 LOGGER = logging.getLogger('yolov5')
 
 
-def _rows(d: dict) -> list:
+def _written_rows(d: dict) -> list:
     return list(d.get('backbone') or []) + list(d.get('head') or [])
+
+
+def _rows(d: dict) -> list:
+    """The layers a model dict builds: its rows, with an ``attention:`` section expanded."""
+    from .surgery import expand_attention
+    return _written_rows(expand_attention(d))
 
 
 def _signature(row) -> str:
@@ -26,7 +32,15 @@ def _signature(row) -> str:
 
 
 def layer_correspondence(src: dict, dst: dict) -> dict[int, int]:
-    """``{source layer index: target layer index}`` for layers present in both model dicts."""
+    """``{source layer index: target layer index}`` for layers present in both model dicts.
+
+    ``attention:`` sections are expanded first. A target that is the source plus an ``attention:``
+    section gets the map the expansion built (exact: no alignment, no ambiguity when an inserted
+    block equals a row already there).
+    """
+    if dst.get('attention') is not None and _written_rows(dst) == _rows(src):
+        from .surgery import expand_attention_with_map
+        return expand_attention_with_map(dst)[1]
     a, b = [_signature(r) for r in _rows(src)], [_signature(r) for r in _rows(dst)]
     # longest common subsequence table, then walk it back
     table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]

@@ -1,0 +1,50 @@
+"""Efficient Channel Attention (Wang, Wu, Zhu, Li, Zuo, Hu: "ECA-Net: Efficient Channel Attention
+for Deep Convolutional Neural Networks", CVPR 2020)."""
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..registry import register_block
+
+
+def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
+    """The paper's adaptive kernel size (its eq. 12): ``k = |log2(C) / gamma + b / gamma|_odd``.
+
+    ``|t|_odd`` is the odd number nearest to ``t``; a tie (``t`` an even integer) goes up, as in
+    the authors' code (truncate, then add one when even). For every ``t >= 0`` that is
+    ``2 * floor(t / 2) + 1``. With gamma=2, b=1: C = 8..127 -> 3, 128..2047 -> 5, 2048..8191 -> 7;
+    below C = 8 the formula gives k = 1 (timm's ``EcaModule`` clamps it to 3).
+    """
+    if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma > 0):
+        raise ValueError(f'ECA gamma must be a positive number, got {gamma!r}')
+    if isinstance(b, bool) or not isinstance(b, (int, float)):
+        raise ValueError(f'ECA b must be a number, got {b!r}')
+    t = (math.log2(channels) + b) / gamma
+    if t < 0:
+        raise ValueError(f'ECA kernel size for C={channels}, gamma={gamma}, b={b} is negative ({t:.2f})')
+    return 2 * math.floor(t / 2) + 1
+
+
+@register_block(paper='Wang et al., ECA-Net: Efficient Channel Attention, CVPR 2020')
+class ECA(nn.Module):
+    """Channel gate without dimensionality reduction: global average pool -> 1-D convolution of
+    size k across neighbouring channels (one shared kernel, no bias) -> sigmoid -> scale.
+
+    ``k`` is adaptive to C by default (``eca_kernel_size``, gamma=2, b=1); an explicit odd ``k``
+    overrides it. YAML: ``[-1, 1, ECA, []]`` (adaptive) or ``[-1, 1, ECA, [3]]`` (fixed k).
+    Parameters: ``k``. Pooling is ``x.mean((2, 3))`` (deterministic CUDA backward, clean export).
+    """
+
+    def __init__(self, c1: int, k: int | None = None, gamma: float = 2, b: float = 1):
+        super().__init__()
+        if k is None:
+            k = eca_kernel_size(c1, gamma, b)
+        elif isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+            raise ValueError(f'ECA kernel k must be a positive odd integer (or omitted: adaptive), got {k!r}')
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x.mean((2, 3)).unsqueeze(1))  # (B, 1, C): the channel descriptor as a 1-D signal
+        return x * torch.sigmoid(y).transpose(1, 2).unsqueeze(-1)  # (B, C, 1, 1)

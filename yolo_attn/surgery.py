@@ -1,0 +1,313 @@
+"""YAML surgery: insert attention blocks into a YOLOv5 model YAML and rewire every reference.
+
+A model YAML is a list of rows ``[from, number, module, args]``; ``from`` is ``-1`` (the previous
+row), a negative offset, an absolute index, or a list of these (``Concat``, ``Detect``). Putting a
+block after row ``h`` by hand means shifting every later absolute index, fixing negative offsets
+that now span the new row, and deciding what the layers that read ``h`` should read. Here that is
+done by construction, with one rule: **a block is inserted after its host and every reference to
+the host now reads the block** (the same feature, attended). ``-1`` references stay ``-1``
+where they still mean the previous row; ``Detect`` reads the layers it read before (attended if
+a block follows them). The same rule serves three front ends:
+
+* ``insert_blocks(d, block, after, args)``: the new model dict and the layer correspondence
+  ``{old index: new index}`` (what ``transfer.layer_correspondence`` finds by alignment);
+* ``expand_attention(d)``: a declarative ``attention:`` section in a model YAML, e.g.
+  ``attention: [{block: CBAM, after: [4, 6, 9], args: []}]``, expanded into rows at load time;
+  every ``after`` names a row of the YAML as written (several entries on one host stack, in order);
+* ``insert_into_yaml_file`` / ``yolo-attn insert``: the new YAML as text, comments and key order
+  kept (``textedit``), checked to build before it is written.
+
+Only registered blocks can be inserted: they take the input channels first and keep the input's
+shape (``registry``), so nothing else in the network changes. The shape is checked when the
+network is built (``insert_into_yaml_file`` builds it before writing; ``Model`` builds it for an
+``attention:`` section).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+from .errors import UserError
+from .parsing import ModelConfigError, _check_from, yolov5_modules
+from .registry import BLOCKS
+
+SECTION = 'attention'
+HEADS = ('Detect', 'Segment')
+ENTRY_KEYS = ('block', 'after', 'args')
+
+
+def _rows(d: dict) -> list:
+    return list(d.get('backbone') or []) + list(d.get('head') or [])
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_block_name(block, where: str = '') -> None:
+    """A registered block name, else one line with close matches (or why a YOLOv5 layer is refused)."""
+    prefix = f'{where}: ' if where else ''
+    if isinstance(block, str) and block in BLOCKS:
+        return
+    if isinstance(block, str) and block in yolov5_modules():
+        raise ModelConfigError(f'{prefix}{block} is a YOLOv5 layer, not an attention block; only registered '
+                               f"blocks (shape-preserving) can be inserted: {', '.join(sorted(BLOCKS))}")
+    close = difflib.get_close_matches(str(block), list(BLOCKS), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"registered: {', '.join(sorted(BLOCKS))}"
+    raise ModelConfigError(f'{prefix}unknown block {block!r}; {hint} (`yolo-attn blocks` lists them)')
+
+
+def _check_rows(rows: list) -> None:
+    """Every row has the 4-field form and valid ``from`` indices (the rewiring relies on them)."""
+    for i, row in enumerate(rows):
+        if not (isinstance(row, list) and len(row) == 4 and isinstance(row[3], list)):
+            raise ModelConfigError(f'layer {i}: expected [from, number, module, [args]], got {row!r}')
+        _check_from(row[0], i, f'layer {i} ({row[2]})')
+
+
+def _check_host(h, rows: list, where: str) -> None:
+    last = len(rows) - 1
+    while last >= 0 and rows[last][2] in HEADS:
+        last -= 1
+    valid = f'a block can follow layers 0..{last}'
+    if not _is_int(h):
+        raise ModelConfigError(f'{where}: after {h!r}: expected a layer index ({valid})')
+    if not 0 <= h < len(rows):
+        raise ModelConfigError(f'{where}: after {h}: no such layer; the model has layers 0..{len(rows) - 1} ({valid})')
+    if rows[h][2] in HEADS:
+        raise ModelConfigError(f"{where}: after {h}: layer {h} is {rows[h][2]}, the model's output, not a feature "
+                               f'map; {valid}')
+
+
+def _plan(rows: list, entries: list) -> list[tuple[int, str, list]]:
+    """``(host, block, args)`` insertions from ``(block, after, args, where)`` entries, validated."""
+    plan = []
+    for block, after, args, where in entries:
+        check_block_name(block, where)
+        hosts = after if isinstance(after, list) else [after]
+        if not hosts:
+            raise ModelConfigError(f'{where}: after: no layer index given')
+        for h in hosts:
+            _check_host(h, rows, where)
+        twice = sorted({h for h in hosts if hosts.count(h) > 1})
+        if twice:
+            raise ModelConfigError(f'{where}: after lists layer {twice[0]} twice; to stack two blocks on one '
+                                   f'layer use two entries')
+        if not isinstance(args, list):
+            raise ModelConfigError(f'{where}: args must be a list (the YAML args after the input channels), '
+                                   f'got {args!r}')
+        plan.extend((h, block, list(args)) for h in hosts)
+    return plan
+
+
+def _apply(d: dict, plan: list) -> tuple[dict, dict[int, int]]:
+    """The model dict with the planned rows inserted and every reference rewired."""
+    rows, nb = _rows(d), len(d.get('backbone') or [])
+    _check_rows(rows)
+    added = {i: [] for i in range(len(rows))}
+    for h, block, args in plan:
+        added[h].append([-1, 1, block, args])
+    new_index, feature, j = [], [], 0
+    for i in range(len(rows)):
+        new_index.append(j)
+        j += 1 + len(added[i])
+        feature.append(j - 1)  # the row that now carries old row i's output: the last block after it
+
+    def rewire(x, i):
+        if i == 0 and x == -1:
+            return x  # the input image
+        return feature[x] if x >= 0 else feature[i + x] - new_index[i]
+
+    backbone, head = [], []
+    for i, (f, n, m, args) in enumerate(rows):
+        f = [rewire(x, i) for x in f] if isinstance(f, list) else rewire(f, i)
+        (backbone if i < nb else head).extend([[f, n, m, copy.deepcopy(args)]] + added[i])
+    out = {k: v for k, v in d.items() if k != SECTION}
+    out['backbone'], out['head'] = backbone, head
+    return out, dict(enumerate(new_index))
+
+
+def _section_entries(d: dict) -> list:
+    """The ``attention:`` section as ``(block, after, args, where)`` entries (checked for form)."""
+    section = d.get(SECTION)
+    if section is None:
+        return []
+    if isinstance(section, dict):
+        section = [section]
+    if not isinstance(section, list):
+        raise ModelConfigError(f'{SECTION}: expected a list of {{block, after, args}} entries, got {section!r}')
+    entries = []
+    for k, e in enumerate(section):
+        where = f'{SECTION}[{k}]'
+        if not isinstance(e, dict):
+            raise ModelConfigError(f'{where}: expected a mapping {{block: NAME, after: [indices], args: [...]}}, '
+                                   f'got {e!r}')
+        unknown = [key for key in e if key not in ENTRY_KEYS]
+        if unknown:
+            raise ModelConfigError(f"{where}: unknown key {unknown[0]!r}; an entry has {', '.join(ENTRY_KEYS)}")
+        for key in ('block', 'after'):
+            if key not in e:
+                raise ModelConfigError(f'{where}: missing {key!r} (an entry is {{block: NAME, after: [indices], '
+                                       f'args: [...]}})')
+        entries.append((e['block'], e['after'], [] if e.get('args') is None else e['args'], where))
+    return entries
+
+
+def expand_attention_with_map(d: dict) -> tuple[dict, dict[int, int]]:
+    """``expand_attention`` and the correspondence ``{row as written: row after expansion}``."""
+    if SECTION not in d:
+        return d, {i: i for i in range(len(_rows(d)))}
+    rows = _rows(d)
+    return _apply(d, _plan(rows, _section_entries(d)))
+
+
+def expand_attention(d: dict) -> dict:
+    """Expand a model dict's ``attention:`` section into rows; ``d`` itself when it has none.
+
+    ``attention: [{block: CBAM, after: [4, 6, 9], args: []}]`` puts CBAM after rows 4, 6 and 9 of
+    the YAML as written; later entries on the same row stack after earlier ones. The result has
+    no ``attention`` key. Errors (unknown block, an index out of range or after Detect) are one
+    ``ModelConfigError`` line naming the entry.
+    """
+    return expand_attention_with_map(d)[0]
+
+
+def insert_blocks(d: dict, block: str, after: list[int], args: list | None = None) -> tuple[dict, dict[int, int]]:
+    """Insert ``block(c1, *args)`` after each row in ``after``; the new dict and ``{old: new}`` index map.
+
+    ``after`` indexes the rows of ``d`` as written. A dict that still has an ``attention:`` section
+    is expanded at the same time (its entries first), so the map always starts from ``d``'s rows.
+    The input dict is not modified.
+    """
+    rows = _rows(d)
+    entries = _section_entries(d) + [(block, list(after) if isinstance(after, (list, tuple)) else after,
+                                      [] if args is None else args, 'insert')]
+    return _apply(d, _plan(rows, entries))
+
+
+def correspondence(src: dict, dst: dict) -> dict[int, int]:
+    """``{src layer: dst layer}`` (``transfer.layer_correspondence``; exact for ``attention:`` sections)."""
+    from .transfer import layer_correspondence
+    return layer_correspondence(src, dst)
+
+
+def inserted_rows(mapping: dict[int, int], hosts: list[int], n_new: int) -> list[int]:
+    """New index of the block placed last after each host (what ``insert_blocks`` put there)."""
+    return [mapping.get(h + 1, n_new) - 1 for h in hosts]
+
+
+def build_check(d: dict, where: str) -> None:
+    """Build the network once (quietly, on the CPU) so a shape-changing block or bad args fail here."""
+    from yolov5.models.yolo import Model
+
+    from .summary import quiet_yolov5
+    try:
+        with quiet_yolov5():
+            Model(copy.deepcopy(d))
+    except ModelConfigError as e:
+        raise ModelConfigError(f'{where}: {e}') from None
+
+
+def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args: list | None = None) -> dict[int, int]:
+    """Write ``src_path`` with ``block`` inserted after rows ``after`` to the new file ``dst_path``.
+
+    ``src_path`` is a path or a short name (``yolov5s``). The stock layout (one row per line) is
+    edited line by line: comments, key order and formatting stay; each row's leading index comment
+    (``# 17 (P3/8-small)``) follows its row; the new rows say what they are. Other layouts (and
+    YAMLs with an ``attention:`` section, which is expanded) are written with ``yaml.safe_dump``
+    under a header comment. The new network is built once before anything is written. Refuses to
+    overwrite. Returns the layer correspondence ``{old index: new index}``.
+    """
+    import yaml
+
+    from .configs import load_cfg, resolve_cfg
+    from .textedit import dump_model_yaml, rewrite_rows
+    src, dst = resolve_cfg(src_path), Path(dst_path)
+    if dst.exists():
+        raise UserError(f'{dst}: already exists; refusing to overwrite it (choose another -o/--output)')
+    if not dst.parent.is_dir():
+        raise UserError(f'{dst}: folder {dst.parent} does not exist')
+    d = load_cfg(src)
+    try:
+        new, mapping = insert_blocks(d, block, after, args)
+    except ModelConfigError as e:
+        raise ModelConfigError(f'{src}: {e}') from None
+    hosts = after if isinstance(after, (list, tuple)) else [after]
+    build_check(new, f'{src} with {block} inserted after {", ".join(map(str, hosts))}')
+    header = (f'# yolo-attn insert: {block}{f" {list(args)}" if args else ""} after layers {", ".join(map(str, hosts))} of {src.name} '
+              f'(now layers {", ".join(map(str, inserted_rows(mapping, hosts, len(_rows(new)))))}).\n'
+              f'# Every reference was rewired: later indices shift, and layers that read a host now read its block.\n')
+    text = src.read_text(encoding='utf-8')
+    out = None if SECTION in d else rewrite_rows(text, _rows(d), _rows(new), mapping, header)
+    if out is None or yaml.safe_load(out) != new:
+        out = dump_model_yaml(new, header + f'# (written from the parsed YAML: the layout of {src.name} was not '
+                                            f'the stock one-row-per-line layout{" or it had an attention: section" if SECTION in d else ""})\n')
+    if yaml.safe_load(out) != new:  # pragma: no cover (dump_model_yaml round-trips by construction)
+        raise RuntimeError('internal error: the written YAML does not read back as the new model')
+    try:
+        with open(dst, 'x', encoding='utf-8') as f:
+            f.write(out)
+    except FileExistsError:
+        raise UserError(f'{dst}: already exists; refusing to overwrite it (choose another -o/--output)') from None
+    return mapping
+
+
+def _ints(text: str) -> list[int]:
+    import argparse
+    try:
+        return [int(x) for x in text.split(',') if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected comma-separated layer indices such as 4,6,9, got {text!r}') from None
+
+
+def _numbers(text: str) -> list:
+    import argparse
+    out = []
+    for x in (x.strip() for x in text.split(',')):
+        if not x:
+            continue
+        try:
+            out.append(int(x))
+        except ValueError:
+            try:
+                out.append(float(x))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f'expected comma-separated numbers such as 16,7, got {x!r}') from None
+    return out
+
+
+def add_insert_arguments(parser) -> None:
+    """The flags of ``yolo-attn insert``."""
+    parser.add_argument('--cfg', required=True, help='model YAML: a path or a name such as yolov5s, yolov5s-seg')
+    parser.add_argument('--block', required=True, help='registered attention block (`yolo-attn blocks`), e.g. CBAM')
+    parser.add_argument('--after', required=True, type=_ints, help="layer indices of --cfg as written, e.g. 4,6,9")
+    parser.add_argument('--args', type=_numbers, default=[], help="the block's YAML args after the input channels, "
+                                                                  'e.g. 16,7 (ints or floats; default: none)')
+    parser.add_argument('-o', '--output', required=True, help='new YAML file (never overwritten)')
+
+
+def _ranges(mapping: dict[int, int]) -> str:
+    """``0-4 -> 0-4, 5-6 -> 6-7, ...``: runs of consecutive layers that moved by the same amount."""
+    runs = []
+    for old, new in sorted(mapping.items()):
+        if runs and old == runs[-1][1] + 1 and new - old == runs[-1][2]:
+            runs[-1][1] = old
+        else:
+            runs.append([old, old, new - old])
+    fmt = lambda a, b: f'{a}' if a == b else f'{a}-{b}'  # noqa: E731
+    return ', '.join(f'{fmt(a, b)} -> {fmt(a + s, b + s)}' for a, b, s in runs)
+
+
+def cmd_insert(args) -> int:
+    """``yolo-attn insert``: write the new YAML and print where the blocks went and the layer map."""
+    from .configs import load_cfg, resolve_cfg
+    src = resolve_cfg(args.cfg)
+    mapping = insert_into_yaml_file(src, args.output, args.block, args.after, args.args)
+    n_new = len(_rows(load_cfg(args.output)))
+    new_rows = ', '.join(map(str, inserted_rows(mapping, args.after, n_new)))
+    print(f'wrote {args.output}: {args.block}{args.args if args.args else ""} after layers '
+          f'{", ".join(map(str, args.after))} of {src.name} (new layers {new_rows})')
+    print(f'layer map (old -> new): {_ranges(mapping)}')
+    return 0
