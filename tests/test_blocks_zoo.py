@@ -24,6 +24,15 @@ SHAPES = [(1, 16, 1, 1), (2, 64, 7, 5), (3, 128, 20, 20), (1, 256, 3, 40), (2, 5
 SHIPPED = {'eca': 'ECA', 'ca': 'CoordAtt', 'simam': 'SimAM'}
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Small tensors: one thread is faster than two when the 2 CPU cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize('shape', SHAPES)
 @pytest.mark.parametrize('block', ZOO)
 def test_shape_preserved_in_train_and_eval(block, shape):

@@ -307,7 +307,7 @@ def cmd_insert(args) -> int:
     mapping = insert_into_yaml_file(src, args.output, args.block, args.after, args.args)
     n_new = len(_rows(load_cfg(args.output)))
     new_rows = ', '.join(map(str, inserted_rows(mapping, args.after, n_new)))
-    print(f'wrote {args.output}: {args.block}{args.args if args.args else ""} after layers '
+    print(f'wrote {args.output}: {args.block}{f" {args.args}" if args.args else ""} after layers '
           f'{", ".join(map(str, args.after))} of {src.name} (new layers {new_rows})')
     print(f'layer map (old -> new): {_ranges(mapping)}')
     return 0

@@ -179,7 +179,12 @@ def dump_model_yaml(d: dict, header: str) -> str:
                 lines.append(f"{'  [' if k == 0 else '   '}{flow(row)},  # {index}")
                 index += 1
             lines.append('  ]')
+        elif isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            lines.append(f'{key}:')  # anchors: one flow list per line
+            lines.extend(f'  - {flow(v)}' for v in value)
+        elif isinstance(value, list):
+            lines.append(f'{key}: {flow(value)}')
         else:
-            lines.append(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=None,
-                                        width=1 << 30).rstrip('\n'))
+            lines.append(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False,
+                                        width=1 << 30).rstrip('\n').removesuffix('\n...'))
     return '\n'.join(lines) + '\n'
