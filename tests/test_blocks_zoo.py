@@ -60,7 +60,8 @@ def authors_kernel_size(c, gamma=2, b=1):
 
 
 def test_eca_kernel_is_the_papers_nearest_odd():
-    assert [eca_kernel_size(c) for c in (4, 8, 16, 64, 127, 128, 256, 512, 1024, 2048)] == [1, 3, 3, 3, 3, 5, 5, 5, 5, 7]
+    sizes = (4, 8, 16, 64, 127, 128, 256, 512, 1024, 2048)
+    assert [eca_kernel_size(c) for c in sizes] == [1, 3, 3, 3, 3, 5, 5, 5, 5, 7]
     for c in range(1, 5000):
         t = (math.log2(c) + 1) / 2
         k = eca_kernel_size(c)
@@ -103,7 +104,8 @@ def coord_reference(m, x):
     z = torch.cat([x.mean(3), x.mean(2)], 2)  # (B, C, H + W): z^h then z^w
     f = torch.einsum('oc,bcl->bol', m.conv1.weight[:, :, 0, 0], z)
     bn = m.bn1
-    f = (f - bn.running_mean[:, None]) / torch.sqrt(bn.running_var[:, None] + bn.eps) * bn.weight[:, None] + bn.bias[:, None]
+    f = (f - bn.running_mean[:, None]) / torch.sqrt(bn.running_var[:, None] + bn.eps)
+    f = f * bn.weight[:, None] + bn.bias[:, None]
     f = f * torch.clamp(f + 3, 0, 6) / 6  # h-swish
     g_h = torch.sigmoid(torch.einsum('oc,bcl->bol', m.conv_h.weight[:, :, 0, 0], f[:, :, :h]) + m.conv_h.bias[:, None])
     g_w = torch.sigmoid(torch.einsum('oc,bcl->bol', m.conv_w.weight[:, :, 0, 0], f[:, :, h:]) + m.conv_w.bias[:, None])

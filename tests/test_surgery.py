@@ -254,7 +254,8 @@ def test_text_edit_keeps_comments_order_and_fixes_index_comments(tmp_path):
     assert out.startswith('# yolo-attn insert: CBAM after layers 4, 6, 9 of yolov5s.yaml (now layers 5, 8, 12).\n')
     for line in ('   [-1, 1, CBAM, []],  # 5 CBAM, inserted', '   [[-1, 8], 1, Concat, [1]],  # cat backbone P4',
                  '   [-1, 1, Conv, [512, 3, 2]],  # 6-P4/16', '   [-1, 3, C3, [256, False]],  # 20 (P3/8-small)',
-                 '   [[20, 23, 26], 1, Detect, [nc, anchors]],  # Detect(P3, P4, P5)', 'width_multiple: 0.50  # layer channel multiple'):
+                 '   [[20, 23, 26], 1, Detect, [nc, anchors]],  # Detect(P3, P4, P5)',
+                 'width_multiple: 0.50  # layer channel multiple'):
         assert line in out.splitlines(), line
     not_rows = iter(line for line in src.splitlines() if not line.lstrip().startswith('['))
     remaining = iter(out.splitlines())
@@ -312,14 +313,16 @@ def test_cli_insert(tmp_path, capsys):
     assert printed[0] == f'wrote {out}: CoordAtt [16] after layers 4, 6, 9 of yolov5n.yaml (new layers 5, 8, 12)'
     assert printed[1] == 'layer map (old -> new): 0-4 -> 0-4, 5-6 -> 6-7, 7-9 -> 9-11, 10-24 -> 13-27'
     assert rows(load_cfg(out))[5] == [-1, 1, 'CoordAtt', [16]]
-    assert parse_cli('--cfg', 'x', '--block', 'SimAM', '--after', '4', '--args', '0.001,2', '-o', 'y').args == [0.001, 2]
+    parsed = parse_cli('--cfg', 'x', '--block', 'SimAM', '--after', '4', '--args', '0.001,2', '-o', 'y')
+    assert parsed.after == [4] and parsed.args == [0.001, 2]
     with pytest.raises(SystemExit):
         parse_cli('--cfg', 'x', '--block', 'SE', '--after', '4,x', '-o', 'y')
 
 
 BAD = [
     ('CBAM', [25], None, 'after 25: no such layer; the model has layers 0..24 (a block can follow layers 0..23)'),
-    ('CBAM', [24], None, "after 24: layer 24 is Detect, the model's output, not a feature map; a block can follow layers 0..23"),
+    ('CBAM', [24], None, "after 24: layer 24 is Detect, the model's output, not a feature map; "
+                         'a block can follow layers 0..23'),
     ('CBAM', [-1], None, 'after -1: no such layer'),
     ('CBMA', [4], None, "unknown block 'CBMA'; did you mean CBAM?"),
     ('C3', [4], None, 'C3 is a YOLOv5 layer, not an attention block'),
@@ -359,7 +362,8 @@ def test_shape_changing_block_is_one_line(tmp_path):
     ([{'block': 'SE', 'after': 4, 'r': 8}], "attention[0]: unknown key 'r'; an entry has block, after, args"),
     ('SE after 4', 'attention: expected a list of {block, after, args} entries'),
     ([['SE', 4]], 'attention[0]: expected a mapping'),
-    ([{'block': 'SE', 'after': [4]}, {'block': 'SE', 'after': 'four'}], "attention[1]: after 'four': expected a layer index"),
+    ([{'block': 'SE', 'after': [4]}, {'block': 'SE', 'after': 'four'}],
+     "attention[1]: after 'four': expected a layer index"),
 ])
 def test_malformed_attention_section(section, message):
     with pytest.raises(ModelConfigError) as e:

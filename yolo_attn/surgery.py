@@ -187,12 +187,6 @@ def insert_blocks(d: dict, block: str, after: list[int], args: list | None = Non
     return _apply(d, _plan(rows, entries))
 
 
-def correspondence(src: dict, dst: dict) -> dict[int, int]:
-    """``{src layer: dst layer}`` (``transfer.layer_correspondence``; exact for ``attention:`` sections)."""
-    from .transfer import layer_correspondence
-    return layer_correspondence(src, dst)
-
-
 def inserted_rows(mapping: dict[int, int], hosts: list[int], n_new: int) -> list[int]:
     """New index of the block placed last after each host (what ``insert_blocks`` put there)."""
     return [mapping.get(h + 1, n_new) - 1 for h in hosts]
@@ -235,15 +229,18 @@ def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args
     except ModelConfigError as e:
         raise ModelConfigError(f'{src}: {e}') from None
     hosts = after if isinstance(after, (list, tuple)) else [after]
-    build_check(new, f'{src} with {block} inserted after {", ".join(map(str, hosts))}')
-    header = (f'# yolo-attn insert: {block}{f" {list(args)}" if args else ""} after layers {", ".join(map(str, hosts))} of {src.name} '
-              f'(now layers {", ".join(map(str, inserted_rows(mapping, hosts, len(_rows(new)))))}).\n'
-              f'# Every reference was rewired: later indices shift, and layers that read a host now read its block.\n')
+    listed = ', '.join(map(str, hosts))
+    build_check(new, f'{src} with {block} inserted after {listed}')
+    now = ', '.join(map(str, inserted_rows(mapping, hosts, len(_rows(new)))))
+    header = (f'# yolo-attn insert: {block}{f" {list(args)}" if args else ""} after layers {listed} of {src.name} '
+              f'(now layers {now}).\n# Every reference was rewired: later indices shift, and layers that read a '
+              f'host now read its block.\n')
     text = src.read_text(encoding='utf-8')
     out = None if SECTION in d else rewrite_rows(text, _rows(d), _rows(new), mapping, header)
     if out is None or yaml.safe_load(out) != new:
-        out = dump_model_yaml(new, header + f'# (written from the parsed YAML: the layout of {src.name} was not '
-                                            f'the stock one-row-per-line layout{" or it had an attention: section" if SECTION in d else ""})\n')
+        why = ('its attention: section was expanded into rows' if SECTION in d else
+               f'the layout of {src.name} is not the stock one-row-per-line layout')
+        out = dump_model_yaml(new, f'{header}# (written from the parsed YAML: {why})\n')
     if yaml.safe_load(out) != new:  # pragma: no cover (dump_model_yaml round-trips by construction)
         raise RuntimeError('internal error: the written YAML does not read back as the new model')
     try:
@@ -283,8 +280,8 @@ def add_insert_arguments(parser) -> None:
     parser.add_argument('--cfg', required=True, help='model YAML: a path or a name such as yolov5s, yolov5s-seg')
     parser.add_argument('--block', required=True, help='registered attention block (`yolo-attn blocks`), e.g. CBAM')
     parser.add_argument('--after', required=True, type=_ints, help="layer indices of --cfg as written, e.g. 4,6,9")
-    parser.add_argument('--args', type=_numbers, default=[], help="the block's YAML args after the input channels, "
-                                                                  'e.g. 16,7 (ints or floats; default: none)')
+    parser.add_argument('--args', type=_numbers, default=[],
+                        help="the block's YAML args after the input channels, e.g. 16,7 (ints or floats; default: none)")
     parser.add_argument('-o', '--output', required=True, help='new YAML file (never overwritten)')
 
 
