@@ -96,9 +96,10 @@ def renorm_in_box(cam: np.ndarray, box) -> np.ndarray:
 
 
 def energy_in_box(cam: np.ndarray, box) -> float:
-    total = float(cam.sum())
+    total = float(cam.sum(dtype=np.float64))
     x1, y1, x2, y2 = (int(round(v)) for v in box)
-    return float(cam[max(y1, 0):y2, max(x1, 0):x2].sum()) / total if total > 0 else 0.0
+    inside = float(cam[max(y1, 0):y2, max(x1, 0):x2].sum(dtype=np.float64))
+    return min(inside / total, 1.0) if total > 0 else 0.0
 
 
 class HeatmapEngine:

@@ -1,0 +1,188 @@
+"""Per-detection heatmaps: every detection mapped, same result as pytorch-grad-cam, same boxes as detect."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from yolo_attn.configs import load_cfg
+from yolo_attn.heatmaps import METHODS, ScoreTarget, explain, load_model
+from yolo_attn.heatmaps import run as heatmap_run
+from yolo_attn.heatmaps.api import open_source
+from yolo_attn.shapes import generate_shapes
+from yolov5.models.yolo import Model
+
+IMGSZ = 160
+
+
+def calibrate_batchnorm(model, ds):
+    """Set BatchNorm statistics from real images (no training), so a random model's scores vary
+    from cell to cell instead of saturating into ties."""
+    files = sorted((ds / 'images' / 'train').glob('*.jpg'))
+    ims = torch.stack([torch.from_numpy(cv2.imread(str(f))[..., ::-1].copy()).permute(2, 0, 1) for f in files]) / 255
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(ims)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def ws(tmp_path_factory):
+    """A random-init yolov5n-cbam with calibrated BatchNorm, and a few images."""
+    root = tmp_path_factory.mktemp('hm')
+    generate_shapes(root / 'ds', n_train=8, n_val=3, imgsz=IMGSZ, progress=False)
+    torch.manual_seed(0)
+    model = Model(load_cfg('yolov5n-cbam'), nc=5)
+    detect = model.model[-1]
+    prior = max(float(conv.bias.view(detect.na, -1)[:, 4].max()) for conv in detect.m)
+    for conv in detect.m:  # one objectness prior on all heads (yolov5's init favours large strides)
+        conv.bias.data.view(detect.na, -1)[:, 4] = prior
+    model = calibrate_batchnorm(model, root / 'ds')
+    model.names = {i: n for i, n in enumerate(('circle', 'square', 'triangle', 'star', 'cross'))}
+    torch.save({'model': model.half(), 'epoch': -1}, root / 'w.pt')
+    return root
+
+
+def images(ws):
+    return sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))
+
+
+KW = dict(imgsz=IMGSZ, conf_thres=0.05, iou_thres=0.45, max_det=30)
+
+
+def test_every_detection_gets_a_non_constant_map_on_all_heads(ws):
+    results = list(explain(ws / 'w.pt', images(ws)[0], **{**KW, 'max_det': 300}))
+    dets = [d for r in results for d in r.detections]
+    assert len(results) == 1 and len(dets) >= 100  # the test is about *every* detection
+    assert {d.level for d in dets} == {0, 1, 2}
+    for d in dets:
+        assert not d.constant and d.map.max() > d.map.min()
+        assert d.map.shape == results[0].shape and d.map.dtype == np.float32
+        assert 0 <= d.energy_in_box <= 1
+
+
+class PredictionsOnly(torch.nn.Module):
+    """The model as pytorch-grad-cam sees it: images -> raw predictions (B, N, 5 + nc)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)[0]
+
+
+@pytest.mark.parametrize('method', list(METHODS))
+def test_fast_path_equals_pytorch_grad_cam(ws, method):
+    from yolov5.utils.segment.general import scale_image
+    model = load_model(ws / 'w.pt')
+    path = images(ws)[0]
+    kw = {**KW, 'max_det': 10}
+    det = next(d for r in explain(model, path, method=method, **kw) for d in r.detections if d.level == 2)
+    # a stride-32 detection reaches every Detect input (the stride-8 one through the PAN path)
+    for layer in model.model[-1].f if method == 'elementwise' else model.model[-1].f[:1]:
+        ours = next(d for r in explain(model, path, method=method, layers=[layer], **kw) for d in r.detections
+                    if d.index == det.index)
+        _, im, im0, _, _ = next(iter(open_source(path, IMGSZ, int(model.stride.max()))))
+        x = torch.from_numpy(im)[None].float() / 255
+        cam = METHODS[method](PredictionsOnly(model), [model.model[layer]])
+        cam.compute_input_gradient = True  # fused weights do not require grad; let activations carry it
+        ref = cam(x, targets=[ScoreTarget(det.index, det.cls)])[0]
+        ref = scale_image(x.shape[2:], ref, im0.shape)[..., 0]
+        np.testing.assert_allclose(ours.map, ref, atol=1e-5, rtol=0)
+
+
+def test_boxes_equal_detect(ws):
+    out = run_cli('detect', '--weights', ws / 'w.pt', '--source', images(ws)[0], '--imgsz', IMGSZ, '--conf-thres',
+                  '0.05', '--max-det', '30', '--save-txt', '--save-conf', '--device', 'cpu', '--project',
+                  ws / 'det', cwd=ws)
+    assert out.returncode == 0, out.stderr[-2000:]
+    label = next((ws / 'det' / 'exp' / 'labels').glob('*.txt'))
+    theirs = np.loadtxt(label, ndmin=2)  # cls xc yc w h conf, normalised by detect.py
+    result = next(explain(ws / 'w.pt', images(ws)[0], **KW))
+    h, w = result.shape
+    ours = np.array([[d.cls, (d.box[0] + d.box[2]) / 2 / w, (d.box[1] + d.box[3]) / 2 / h,
+                      (d.box[2] - d.box[0]) / w, (d.box[3] - d.box[1]) / h, d.score] for d in result.detections])
+    key = lambda a: a[np.lexsort(a[:, ::-1].T)]
+    np.testing.assert_allclose(key(ours), key(theirs), atol=2e-6)
+
+
+def test_targets_differ(ws):
+    path = images(ws)[0]
+    maps = {t: {d.index: d for r in explain(ws / 'w.pt', path, target=t, **KW) for d in r.detections}
+            for t in ('conf', 'class', 'score')}
+    assert maps['conf'].keys() == maps['class'].keys() == maps['score'].keys()
+    for i in maps['score']:
+        assert not np.allclose(maps['conf'][i].map, maps['class'][i].map)
+        assert not np.allclose(maps['score'][i].map, maps['class'][i].map)
+
+
+def test_class_filter_and_zero_detections(ws, tmp_path):
+    only = [d.cls for r in explain(ws / 'w.pt', images(ws)[0], classes=[2], **KW) for d in r.detections]
+    assert only and set(only) == {2}
+    m = heatmap_run(weights=ws / 'w.pt', source=images(ws)[0], imgsz=IMGSZ, conf_thres=0.99, project=tmp_path)
+    save_dir = Path(m['save_dir'])
+    manifest = json.loads((save_dir / 'heatmaps.json').read_text())
+    assert manifest['images'][0]['detections'] == []
+    assert Path(manifest['images'][0]['overview']).is_file()
+
+
+def test_cli_outputs_manifest_maps_and_never_touches_old_runs(ws):
+    old = ws / 'runs' / 'heatmap' / 'exp'
+    old.mkdir(parents=True)
+    (old / 'mine.png').write_bytes(b'keep')
+    out = run_cli('heatmap', '--weights', 'w.pt', '--source', 'ds/images/val', '--imgsz', IMGSZ, '--conf-thres',
+                  '0.05', '--max-det', '10', '--save-maps', '--renorm-in-box', cwd=ws)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [p.name for p in old.iterdir()] == ['mine.png'] and (old / 'mine.png').read_bytes() == b'keep'
+    new = ws / 'runs' / 'heatmap' / 'exp2'
+    manifest = json.loads((new / 'heatmaps.json').read_text())
+    assert len(manifest['images']) == 3
+    for image in manifest['images']:
+        assert (ws / image['overview']).is_file()
+        for d in image['detections']:
+            png, npy = ws / d['png'], ws / d['npy']
+            assert png.is_file() and npy == png.with_suffix('.npy')
+            m = np.load(npy)
+            assert m.dtype == np.float32 and m.shape == (image['height'], image['width'])
+            x1, y1, x2, y2 = (int(round(v)) for v in d['box_xyxy'])
+            assert m.sum() > 0 and abs(m[y1:y2, x1:x2].sum() - m.sum()) < 1e-3  # --renorm-in-box: zero outside
+            for key in ('class_name', 'objectness', 'class_prob', 'score', 'head_level', 'target', 'method',
+                        'layers', 'energy_in_box', 'constant_map'):
+                assert key in d
+    again = run_cli('heatmap', '--weights', 'w.pt', '--source', 'ds/images/val', '--name', 'exp', '--exist-ok',
+                    cwd=ws)
+    assert again.returncode == 2 and 'already holds results' in again.stderr
+
+
+def test_unusual_images(ws, tmp_path):
+    src = cv2.imread(str(images(ws)[0]))
+    folder = tmp_path / 'bilder_ä_画像'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'gray.png'), cv2.cvtColor(src, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / 'rgba.png'), cv2.cvtColor(src, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / 'deep16.png'), src.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / 'wide_é.jpg'), cv2.resize(src, (IMGSZ * 2, IMGSZ // 2)))
+    results = {Path(r.path).name: r for r in explain(ws / 'w.pt', folder, **KW)}
+    assert set(results) == {'gray.png', 'rgba.png', 'deep16.png', 'wide_é.jpg'}
+    assert results['wide_é.jpg'].shape == (IMGSZ // 2, IMGSZ * 2)
+    for r in results.values():
+        assert r.detections, r.path
+        assert all(d.map.shape == r.shape for d in r.detections)
+
+
+def test_bad_input_lines(ws, cli):
+    out = cli('heatmap', '--weights', 'w.pt', '--source', 'nowhere', cwd=ws)
+    assert out.returncode == 2 and 'nowhere' in out.stderr.strip().splitlines()[-1]
+    out = cli('heatmap', '--weights', 'w.pt', '--source', 'ds/images/val', '--layers', '99', cwd=ws)
+    assert out.returncode == 2 and '--layers [99]: layer indices must be 0..26' in out.stderr
+    out = cli('heatmap', '--weights', 'missing.pt', '--source', 'ds/images/val', cwd=ws)
+    assert out.returncode == 2 and 'weights not found: missing.pt' in out.stderr
