@@ -146,10 +146,11 @@ class HeatmapEngine:
             im0 = im0s[b]
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
-            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:])
+            where = [locate(int(i), self.detect.na, grids) for i in rows]
+            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:], [w[0] for w in where])
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
-                level, anchor, cell = locate(index, self.detect.na, grids)
+                level, anchor, cell = where[k]
                 box = [float(v) for v in boxes[k]]
                 cam = scale_image(im.shape[2:], maps[k], im0.shape)[..., 0].astype(np.float32)
                 constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
@@ -163,13 +164,17 @@ class HeatmapEngine:
             results.append(result)
         return results
 
-    def maps_for(self, pred_b, activations, b, det, rows, size) -> list[np.ndarray]:
-        """Letterbox-space maps (H, W) of image ``b``'s detections, computed chunk by chunk."""
-        maps = []
+    def maps_for(self, pred_b, activations, b, det, rows, size, levels) -> list[np.ndarray]:
+        """Letterbox-space maps (H, W) of image ``b``'s detections, in chunks of one head level each
+        (a stride-8 detection's backward stops at its 1x1 head conv; mixing it into a chunk with
+        stride-32 detections would push all of them through the PAN)."""
+        maps = [None] * len(det)
         target_cls = TARGETS[self.target]
-        for start in range(0, len(det), self.chunk):
-            stop = min(start + self.chunk, len(det))
-            targets = [target_cls(rows[k], det[k, 5]) for k in range(start, stop)]
+        order = sorted(range(len(det)), key=lambda k: levels[k])
+        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
+        chunks = [[k for k in c if levels[k] == lv] for c in chunks for lv in sorted({levels[k] for k in c})]
+        for chunk in chunks:
+            targets = [target_cls(rows[k], det[k, 5]) for k in chunk]
             n = len(targets)
             acts = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
             grads = self.gradients([t(pred_b) for t in targets], activations, b) if self.cam.uses_gradients else []
@@ -177,7 +182,8 @@ class HeatmapEngine:
             self.cam.activations_and_grads.gradients = grads
             size_probe = torch.empty(1, 1, 1, 1).expand(n, 3, *size)  # grad-cam reads the target size only
             per_layer = self.cam.compute_cam_per_layer(size_probe, targets, False)
-            maps.extend(self.cam.aggregate_multi_layers(per_layer))
+            for k, cam in zip(chunk, self.cam.aggregate_multi_layers(per_layer)):
+                maps[k] = cam
             self.cam.activations_and_grads.activations, self.cam.activations_and_grads.gradients = [], []
         return maps
 
