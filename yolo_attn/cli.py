@@ -108,6 +108,18 @@ def cmd_heatmap(args):
     return run_from_args(args)
 
 
+def _insert_configure(p):
+    from .surgery import add_insert_arguments
+    add_insert_arguments(p)
+
+
+@command('insert', 'write a new model YAML with a block inserted after given layers, every index rewired',
+         _insert_configure)
+def cmd_insert(args):
+    from .surgery import cmd_insert as run_insert
+    return run_insert(args)
+
+
 PASSTHROUGH_HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
                     'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
                     'export': "yolov5's export.py (all its options)"}

@@ -168,6 +168,8 @@ def make_parse_model(namespace: dict):
 
     def parse_model(d, ch):
         """Build ``nn.Sequential`` and the save list from a model dict (drop-in for upstream's)."""
+        from .surgery import expand_attention
+        d = expand_attention(d)  # an ``attention:`` section becomes rows (surgery.py)
         for key in ('anchors', 'nc', 'depth_multiple', 'width_multiple', 'backbone', 'head'):
             if key not in d:
                 raise ModelConfigError(f'model YAML has no {key!r} key')
