@@ -377,3 +377,11 @@ def test_expand_attention_leaves_plain_dicts_alone():
     assert expand_attention({**d, 'attention': None}) == d
     single = expand_attention({**d, 'attention': {'block': 'ECA', 'after': 4, 'args': [3]}})  # one mapping is one entry
     assert rows(single)[5] == [-1, 1, 'ECA', [3]] and 'attention' not in single
+
+
+def test_cli_subprocess_error_is_one_line_exit_2(cli, tmp_path):
+    out = cli('insert', '--cfg', 'yolov5s', '--block', 'CBAM', '--after', '4,24', '-o', tmp_path / 'o.yaml')
+    assert out.returncode == 2 and 'Traceback' not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith('yolo-attn insert: error: ') and "after 24: layer 24 is Detect, the model's output" in last
+    assert not (tmp_path / 'o.yaml').exists()

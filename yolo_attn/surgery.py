@@ -46,9 +46,13 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _at(where: str) -> str:
+    return f'{where}: ' if where else ''
+
+
 def check_block_name(block, where: str = '') -> None:
     """A registered block name, else one line with close matches (or why a YOLOv5 layer is refused)."""
-    prefix = f'{where}: ' if where else ''
+    prefix = _at(where)
     if isinstance(block, str) and block in BLOCKS:
         return
     if isinstance(block, str) and block in yolov5_modules():
@@ -73,11 +77,11 @@ def _check_host(h, rows: list, where: str) -> None:
         last -= 1
     valid = f'a block can follow layers 0..{last}'
     if not _is_int(h):
-        raise ModelConfigError(f'{where}: after {h!r}: expected a layer index ({valid})')
+        raise ModelConfigError(f'{_at(where)}after {h!r}: expected a layer index ({valid})')
     if not 0 <= h < len(rows):
-        raise ModelConfigError(f'{where}: after {h}: no such layer; the model has layers 0..{len(rows) - 1} ({valid})')
+        raise ModelConfigError(f'{_at(where)}after {h}: no such layer; the model has layers 0..{len(rows) - 1} ({valid})')
     if rows[h][2] in HEADS:
-        raise ModelConfigError(f"{where}: after {h}: layer {h} is {rows[h][2]}, the model's output, not a feature "
+        raise ModelConfigError(f"{_at(where)}after {h}: layer {h} is {rows[h][2]}, the model's output, not a feature "
                                f'map; {valid}')
 
 
@@ -88,15 +92,15 @@ def _plan(rows: list, entries: list) -> list[tuple[int, str, list]]:
         check_block_name(block, where)
         hosts = after if isinstance(after, list) else [after]
         if not hosts:
-            raise ModelConfigError(f'{where}: after: no layer index given')
+            raise ModelConfigError(f'{_at(where)}after: no layer index given')
         for h in hosts:
             _check_host(h, rows, where)
         twice = sorted({h for h in hosts if hosts.count(h) > 1})
         if twice:
-            raise ModelConfigError(f'{where}: after lists layer {twice[0]} twice; to stack two blocks on one '
-                                   f'layer use two entries')
+            raise ModelConfigError(f'{_at(where)}after lists layer {twice[0]} twice; to stack two blocks on one '
+                                   f'layer, use two attention: entries (or insert twice)')
         if not isinstance(args, list):
-            raise ModelConfigError(f'{where}: args must be a list (the YAML args after the input channels), '
+            raise ModelConfigError(f'{_at(where)}args must be a list (the YAML args after the input channels), '
                                    f'got {args!r}')
         plan.extend((h, block, list(args)) for h in hosts)
     return plan
@@ -183,7 +187,7 @@ def insert_blocks(d: dict, block: str, after: list[int], args: list | None = Non
     """
     rows = _rows(d)
     entries = _section_entries(d) + [(block, list(after) if isinstance(after, (list, tuple)) else after,
-                                      [] if args is None else args, 'insert')]
+                                      [] if args is None else args, '')]
     return _apply(d, _plan(rows, entries))
 
 
