@@ -30,8 +30,10 @@ def signature(cls) -> str:
 @command('blocks', 'list the registered attention blocks')
 def cmd_blocks(args):
     from . import BLOCKS
-    for name, cls in sorted(BLOCKS.items()):
-        print(f'{name:<10} {signature(cls):<24} {getattr(cls, "paper", "")}')
+    rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(BLOCKS.items())]
+    width = max(len(sig) for _, sig, _ in rows)
+    for name, sig, paper in rows:
+        print(f'{name:<10} {sig:<{width}}  {paper}')
     return 0
 
 
