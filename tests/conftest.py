@@ -26,3 +26,13 @@ def cli():
 def yolov5_models_dir():
     import yolov5
     return Path(yolov5.__file__).parent / 'models'
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """Many small tensors: one torch thread is faster than two when the 2 CPU cores are shared."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,6 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from yolo_attn.blocks import CBAM, SE, ChannelAttention, SpatialAttention
+from yolo_attn.blocks.coord import CoordAtt
+from yolo_attn.blocks.eca import ECA
+from yolo_attn.blocks.simam import SimAM
 from yolo_attn.blocks._width import hidden_width
 
 SHAPES = [(1, 16, 1, 1), (2, 64, 7, 5), (3, 128, 20, 20), (1, 256, 3, 40), (2, 512, 10, 10)]
@@ -83,7 +86,7 @@ def test_cbam_refuses_even_kernel():
         CBAM(64, 16, 4)
 
 
-@pytest.mark.parametrize('block', [SE, CBAM])
+@pytest.mark.parametrize('block', [SE, CBAM, ECA, CoordAtt, SimAM])
 def test_gradients_reach_input_and_every_parameter(block):
     torch.manual_seed(0)
     m = block(64)

@@ -117,6 +117,11 @@ def test_resume_of_finished_run(ws, monkeypatch, capsys):
                                      'nothing to resume; start a new run with --weights ok.pt')
 
 
+def test_noval_is_refused_before_it_crashes_yolov5(ws, monkeypatch, capsys):
+    rc, last = run(ws, monkeypatch, capsys, 'train', '--data', 'ds/shapes.yaml', *TRAIN, '--noval')
+    assert rc == 2 and 'map50s is only set when validating' in last
+
+
 def test_detect_source_missing(ws, monkeypatch, capsys):
     rc, last = run(ws, monkeypatch, capsys, 'detect', '--weights', 'ok.pt', '--source', 'nowhere/*.jpg')
     assert rc == 2 and last.endswith('--source nowhere/*.jpg: no such file, folder or glob match')

@@ -34,13 +34,7 @@ from yolo_attn.transfer import intersect_by_correspondence, layer_correspondence
 UPSTREAM = Path(yolo.__file__).parents[1] / 'models'
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Many small models: one thread is much faster than two when the 2 CPU cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 STOCK = sorted(p for d in ('', 'hub', 'segment') for p in (UPSTREAM / d).glob('*.yaml') if p.name != 'anchors.yaml')
 
 

@@ -12,9 +12,8 @@ import difflib
 import sys
 from pathlib import Path
 
-import yaml
-
 from .parsing import ModelConfigError
+from .yamlfile import read_yaml
 
 
 def project_models_dir() -> Path:
@@ -55,12 +54,7 @@ def resolve_cfg(cfg: str | Path) -> Path:
 def load_cfg(cfg: str | Path) -> dict:
     """The model dict of a YAML (path or short name), checked to be a mapping with layer lists."""
     path = resolve_cfg(cfg)
-    try:
-        d = yaml.safe_load(path.read_text(encoding='utf-8', errors='replace'))
-    except yaml.YAMLError as e:
-        mark = getattr(e, 'problem_mark', None)
-        at = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
-        raise ModelConfigError(f'{path}: malformed YAML{at}: {getattr(e, "problem", None) or e}') from None
+    d = read_yaml(path, ModelConfigError)
     if not isinstance(d, dict) or not isinstance(d.get('backbone'), list) or not isinstance(d.get('head'), list):
         raise ModelConfigError(f'{path}: not a YOLOv5 model YAML (needs backbone: and head: layer lists)')
     return d

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from .errors import UserError
+from .yamlfile import read_yaml
 
 SPLITS = ('train', 'val', 'test')
 
@@ -28,12 +27,7 @@ def load_data_yaml(data) -> dict:
         raise DataError(f'{data}: URLs are not fetched (yolo-attn works offline); give a local data YAML')
     if not file.is_file():
         raise DataError(f'data YAML not found: {data}')
-    try:
-        d = yaml.safe_load(file.read_text(encoding='utf-8', errors='replace'))
-    except yaml.YAMLError as e:
-        mark = getattr(e, 'problem_mark', None)
-        at = f' (line {mark.line + 1})' if mark else ''
-        raise DataError(f'{file}: malformed YAML{at}: {getattr(e, "problem", None) or e}') from None
+    d = read_yaml(file, DataError)
     if not isinstance(d, dict):
         raise DataError(f'{file}: a data YAML must be a mapping with train:, val: and names:')
     missing = [k for k in ('train', 'val', 'names') if not d.get(k)]

@@ -63,6 +63,9 @@ def preflight_train(opt) -> None:
             raise UserError(f'--resume {last}: that training is finished (its optimizer state was stripped), '
                             f'nothing to resume; start a new run with --weights {last}')
         return
+    if opt.noval:
+        raise UserError('--noval: yolov5 7.0.14 train.py fails after the first epoch with it (map50s is only set '
+                        'when validating); leave it out')
     if opt.evolve:
         raise UserError('--evolve is not supported by yolo-attn train (it would fetch from cloud storage); '
                         'use yolov5 directly')
