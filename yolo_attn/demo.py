@@ -35,13 +35,13 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     t_data = time.time()
     args = ['--data', data, '--cfg', s['cfg'], '--weights', '', '--epochs', s['epochs'], '--batch-size', s['batch'],
             '--imgsz', s['imgsz'], '--device', 'cpu', '--workers', '2', '--project', out, '--name', 'train',
-            '--seed', s['seed'], '--noplots', '--cache', 'ram']  # (--noval crashes yolov5 7.0.14: map50s)
+            '--seed', s['seed'], '--noplots', '--cache', 'ram']  # not --noval: it crashes yolov5 7.0.14
     if demo_hyp().is_file():
         args += ['--hyp', demo_hyp()]
     run_script('train', [str(a) for a in args])
     t_train = time.time()
     best = out / 'train' / 'weights' / 'best.pt'
-    (mp, mr, map50, map5095, *_), _, _ = val.run(data=str(data), weights=str(best), imgsz=s['imgsz'], device='cpu',
+    (mp, mr, map50, map5095, *_), *_ = val.run(data=str(data), weights=str(best), imgsz=s['imgsz'], device='cpu',
                                                   batch_size=32, project=str(out), name='val', plots=True)
     t_val = time.time()
     summary = {'settings': s, 'data': str(data), 'weights': str(best), 'train_dir': str(out / 'train'),
