@@ -5,14 +5,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
-from yolo_attn.checkpoints import CheckpointError, load_checkpoint
+from conftest import run_cli
+from yolo_attn.checkpoints import load_checkpoint
 
 def train_args(epochs=2):
     return ['--epochs', str(epochs), '--batch-size', '8', '--imgsz', '128', '--device', 'cpu', '--workers', '0',

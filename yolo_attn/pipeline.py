@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .checkpoints import CheckpointError, load_checkpoint
 from .configs import load_cfg, resolve_cfg
-from .datasets import DataError, check_data, load_data_yaml
+from .datasets import check_data
 from .errors import UserError
 
 SCRIPTS = ('train', 'val', 'detect', 'export')
@@ -157,4 +157,4 @@ def run_script(script: str, argv: list[str]) -> int:
     return 0
 
 
-__all__ = ['SCRIPTS', 'run_script', 'check_weights', 'check_data', 'load_data_yaml', 'DataError']
+__all__ = ['SCRIPTS', 'run_script', 'check_weights']
