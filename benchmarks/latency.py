@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""CPU latency of yolov5s vs yolov5s-se vs yolov5s-cbam: batch 1 at 640, median over repeated runs.
+"""CPU latency of yolov5s vs its attention variants: batch 1 at 640, median over repeated runs.
 
 The models are built in one process, fused as yolov5's detect.py does, and timed round-robin
 (one forward of each model per round) so that drift in machine load hits all of them alike.
 
-    python benchmarks/latency.py [--imgsz 640] [--rounds 30] [--cfgs yolov5s yolov5s-se yolov5s-cbam]
+    python benchmarks/latency.py [--imgsz 640] [--rounds 30] [--cfgs yolov5s yolov5s-se ...]
 """
 
 import argparse
@@ -19,7 +19,8 @@ from yolo_attn.summary import build_model, gflops
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--cfgs', nargs='+', default=['yolov5s', 'yolov5s-se', 'yolov5s-cbam'])
+    ap.add_argument('--cfgs', nargs='+', default=['yolov5s', 'yolov5s-se', 'yolov5s-cbam', 'yolov5s-eca', 'yolov5s-ca',
+                                                     'yolov5s-simam'])
     ap.add_argument('--imgsz', type=int, default=640)
     ap.add_argument('--rounds', type=int, default=30)
     ap.add_argument('--warmup', type=int, default=3)
