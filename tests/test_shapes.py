@@ -181,3 +181,13 @@ def test_yolov5_dataloader_accepts(dataset):
     img, targets, _, _ = ds[0]
     assert tuple(img.shape) == (3, IMGSZ, IMGSZ)
     assert len(targets) == len(expected[Path(ds.label_files[0]).stem])
+
+
+def test_repo_data_yaml_points_at_datasets_shapes_from_any_cwd(tmp_path, monkeypatch):
+    import yolo_attn  # noqa: F401
+    from conftest import ROOT
+    from yolo_attn.datasets import load_data_yaml
+    monkeypatch.chdir(tmp_path)
+    d = load_data_yaml(ROOT / 'data' / 'shapes.yaml')
+    assert Path(d['path']) == (ROOT / 'datasets' / 'shapes').resolve()
+    assert d['names'] == {0: 'circle', 1: 'square', 2: 'triangle', 3: 'star', 4: 'cross'}
