@@ -188,22 +188,17 @@ def _numpy_globals() -> list:
     return found
 
 
-def _module_classes(module) -> list[type]:
-    import torch.nn as nn
-    return [v for v in vars(module).values()
-            if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__]
-
-
 def checkpoint_allowlist() -> list:
     """Every global a yolov5 (or yolo-attn) checkpoint may reference, for ``add_safe_globals``."""
     import torch.nn as nn
+
+    from .registry import BLOCKS, module_classes
     allowed = [v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)]
     for name in YOLOV5_MODEL_MODULES:
         module = importlib.import_module(f'yolov5.models.{name}')
-        for cls in _module_classes(module):
+        for cls in module_classes(module):
             allowed.append(cls)
             allowed.append((cls, f'models.{name}.{cls.__qualname__}'))  # upstream checkpoints
-    from .registry import BLOCKS
     allowed += list(BLOCKS.values())
     return allowed + _numpy_globals()
 

@@ -16,11 +16,10 @@ import torch.nn as nn
 BLOCKS: dict[str, type[nn.Module]] = {}
 
 
-def _module_classes(cls) -> list[type]:
-    """nn.Module classes defined next to ``cls`` (the halves of CBAM, helpers of a user block)."""
-    module = sys.modules.get(cls.__module__)
-    return [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, nn.Module)
-            and v.__module__ == cls.__module__] if module else []
+def module_classes(module) -> list[type]:
+    """The nn.Module classes a Python module defines (not those it imports)."""
+    return [v for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__]
 
 
 def allow_in_checkpoints(*classes) -> None:
@@ -56,7 +55,8 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         if paper or not hasattr(cls, 'paper'):
             cls.paper = paper
         BLOCKS[key] = cls
-        allow_in_checkpoints(cls, *_module_classes(cls))
+        home = sys.modules.get(cls.__module__)  # the halves of CBAM, helpers of a user block
+        allow_in_checkpoints(cls, *(module_classes(home) if home else []))
         return cls
 
     return add(cls) if cls is not None else add
