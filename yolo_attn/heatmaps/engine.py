@@ -134,7 +134,7 @@ class HeatmapEngine:
                  for i in self.layers]
         try:
             with torch.enable_grad():
-                pred, raw = self.model(im.requires_grad_(True))
+                pred, raw = self.model(im.detach().requires_grad_(True))  # a graph, without touching the caller's tensor
         finally:
             for h in hooks:
                 h.remove()
