@@ -36,3 +36,53 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+WS_IMGSZ = 160  # image size of the heatmap workspace below
+SHAPES_NAMES = ('circle', 'square', 'triangle', 'star', 'cross')
+
+
+def calibrate_batchnorm(model, ds):
+    """Set BatchNorm statistics from real images (no training), so a random model's scores vary
+    from cell to cell instead of saturating into ties."""
+    import cv2
+    import torch
+    files = sorted((ds / 'images' / 'train').glob('*.jpg'))
+    ims = torch.stack([torch.from_numpy(cv2.imread(str(f))[..., ::-1].copy()).permute(2, 0, 1) for f in files]) / 255
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(ims)
+    return model.eval()
+
+
+def random_detector(ds, seed=0, cfg='yolov5n-cbam'):
+    """A random-init model with one objectness prior on all heads and calibrated BatchNorm: it
+    detects (meaninglessly) on every head of the shapes images in ``ds``."""
+    import torch
+    from yolo_attn.configs import load_cfg
+    from yolov5.models.yolo import Model
+    torch.manual_seed(seed)
+    model = Model(load_cfg(cfg), nc=len(SHAPES_NAMES))
+    detect = model.model[-1]
+    prior = max(float(conv.bias.view(detect.na, -1)[:, 4].max()) for conv in detect.m)
+    for conv in detect.m:  # one objectness prior on all heads (yolov5's init favours large strides)
+        conv.bias.data.view(detect.na, -1)[:, 4] = prior
+    model = calibrate_batchnorm(model, ds)
+    model.names = dict(enumerate(SHAPES_NAMES))
+    return model
+
+
+@pytest.fixture(scope='module')
+def ws(tmp_path_factory):
+    """A workspace: shapes images in ``ds`` (8 train, 3 val at WS_IMGSZ) and ``w.pt``, a random-init
+    yolov5n-cbam with calibrated BatchNorm (``random_detector``)."""
+    import torch
+    from yolo_attn.shapes import generate_shapes
+    root = tmp_path_factory.mktemp('hm')
+    generate_shapes(root / 'ds', n_train=8, n_val=3, imgsz=WS_IMGSZ, progress=False)
+    torch.save({'model': random_detector(root / 'ds').half(), 'epoch': -1}, root / 'w.pt')
+    return root

@@ -8,47 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
-from yolo_attn.configs import load_cfg
+from conftest import WS_IMGSZ, run_cli
 from yolo_attn.heatmaps import METHODS, ScoreTarget, explain, load_model
 from yolo_attn.heatmaps import run as heatmap_run
 from yolo_attn.heatmaps.api import open_source
-from yolo_attn.shapes import generate_shapes
-from yolov5.models.yolo import Model
 
-IMGSZ = 160
-
-
-def calibrate_batchnorm(model, ds):
-    """Set BatchNorm statistics from real images (no training), so a random model's scores vary
-    from cell to cell instead of saturating into ties."""
-    files = sorted((ds / 'images' / 'train').glob('*.jpg'))
-    ims = torch.stack([torch.from_numpy(cv2.imread(str(f))[..., ::-1].copy()).permute(2, 0, 1) for f in files]) / 255
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration batch
-    model.train()
-    with torch.no_grad():
-        model(ims)
-    return model.eval()
-
-
-@pytest.fixture(scope='module')
-def ws(tmp_path_factory):
-    """A random-init yolov5n-cbam with calibrated BatchNorm, and a few images."""
-    root = tmp_path_factory.mktemp('hm')
-    generate_shapes(root / 'ds', n_train=8, n_val=3, imgsz=IMGSZ, progress=False)
-    torch.manual_seed(0)
-    model = Model(load_cfg('yolov5n-cbam'), nc=5)
-    detect = model.model[-1]
-    prior = max(float(conv.bias.view(detect.na, -1)[:, 4].max()) for conv in detect.m)
-    for conv in detect.m:  # one objectness prior on all heads (yolov5's init favours large strides)
-        conv.bias.data.view(detect.na, -1)[:, 4] = prior
-    model = calibrate_batchnorm(model, root / 'ds')
-    model.names = {i: n for i, n in enumerate(('circle', 'square', 'triangle', 'star', 'cross'))}
-    torch.save({'model': model.half(), 'epoch': -1}, root / 'w.pt')
-    return root
+IMGSZ = WS_IMGSZ  # the workspace fixture `ws` (conftest.py): random yolov5n-cbam, shapes images
 
 
 def images(ws):
