@@ -110,6 +110,30 @@ def cmd_heatmap(args):
     return run_from_args(args)
 
 
+def _heatmap_eval_configure(p):
+    from .evaluation.evaluate import add_arguments
+    add_arguments(p)
+
+
+@command('heatmap-eval', 'faithfulness of the heatmaps on a labelled split: pointing game, deletion/insertion, '
+         'sanity check', _heatmap_eval_configure)
+def cmd_heatmap_eval(args):
+    from .evaluation.evaluate import run_from_args
+    return run_from_args(args)
+
+
+def _heatmap_compare_configure(p):
+    from .evaluation.compare import add_arguments
+    add_arguments(p)
+
+
+@command('heatmap-compare', "several models' heatmaps of the same objects side by side, metrics per model",
+         _heatmap_compare_configure)
+def cmd_heatmap_compare(args):
+    from .evaluation.compare import run_from_args
+    return run_from_args(args)
+
+
 def _insert_configure(p):
     from .surgery import add_insert_arguments
     add_insert_arguments(p)

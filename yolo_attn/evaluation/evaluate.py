@@ -1,0 +1,167 @@
+"""``yolo-attn heatmap-eval``: how faithful are the heatmaps of a model on a labelled split?
+
+For every method, every image of the split goes through ``explain()`` (the same maps ``yolo-attn
+heatmap`` writes); each detection matched to a ground-truth box (``matching``: same class,
+IoU >= 0.5, greedy by score) is scored with the pointing game and energy-based pointing game
+(``metrics``), deletion and insertion curves (``perturb``) and, for the first ``sanity_max``
+matched detections, the model-randomisation sanity check (``sanity``).
+
+Outputs in a new ``runs/heatmap-eval/exp``, ``exp2``, …: ``results.csv`` (one row per method and
+matched detection, curves included), ``summary.csv`` (per method: all, per class, per head level),
+``sanity.csv`` (verdict per method), ``curves.png`` (mean deletion and insertion curves per method).
+``run(**kwargs)`` mirrors the CLI flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..heatmaps.api import explain, load_model
+from ..heatmaps.run import new_run_dir
+from . import options, report
+from .matching import greedy_match, read_labels, require_labels
+from .metrics import energy_pointing_game, pointing_game
+from .perturb import Perturber
+from .sanity import THRESHOLD, RandomisedMaps, rank_correlation, verdict
+
+LOGGER = logging.getLogger('yolov5')
+
+
+def split_with_labels(data, split: str, max_images=None) -> tuple[dict, list]:
+    """The data dict and the split's images (sorted, first ``max_images``); refuses a split without labels."""
+    from ..datasets import check_labels, load_data_yaml, split_images
+    d = load_data_yaml(data)
+    if not d.get(split):
+        raise UserError(f'{data}: no {split}: entry; choose --split from the entries the data YAML has')
+    images = sorted(split_images(d, split))[:max_images]
+    if not images:
+        raise UserError(f'{data}: no images found for {split}: {d[split]} (under {d["path"]})')
+    require_labels(images, f'{data} {split}:')
+    check_labels(images, len(d['names']))
+    return d, images
+
+
+def check_classes(model, data_names: dict, data) -> None:
+    names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    if len(names) != len(data_names):
+        raise UserError(f'the weights have {len(names)} classes but {data} has {len(data_names)}: evaluate a model on '
+                        'the data it was trained for')
+    if list(names.values()) != list(data_names.values()):
+        LOGGER.warning(f'WARNING: class names differ between the weights and {data}; the weights\' names are used')
+
+
+def detection_row(image, det, gt_box, iou, method, target, curves, rho) -> dict:
+    row = {'image': image.path, 'method': method, 'target': target, 'class_id': det.cls, 'class_name': det.name,
+           'level': det.level, 'level_name': report.level_name(det.level), 'score': det.score,
+           'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
+           'gt_x1': gt_box[0], 'gt_y1': gt_box[1], 'gt_x2': gt_box[2], 'gt_y2': gt_box[3], 'iou_gt': iou,
+           'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
+           'constant_map': det.constant, 'start_score': curves.start, 'empty_score': curves.empty,
+           'deletion_auc': curves.deletion_auc, 'insertion_auc': curves.insertion_auc, 'sanity_rho': rho}
+    row.update({f'deletion_{k}': v for k, v in enumerate(curves.deletion)})
+    row.update({f'insertion_{k}': v for k, v in enumerate(curves.insertion)})
+    return row
+
+
+def explain_each(model, files, method, opts):
+    """``explain()`` image by image (it takes one source; a .txt list would split paths at spaces)."""
+    for f in files:
+        yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'], opts['conf_thres'],
+                           opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
+
+
+def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, list, list, dict]:
+    """Rows of one method's matched detections, the (trained, random) map pairs, and counts."""
+    randomised = RandomisedMaps(model, method, opts['target'], opts['layers']) if sanity_max else None
+    rows, trained_maps, random_maps, counts = [], [], [], {'detections': 0, 'ground_truth': 0}
+    results = explain_each(model, images, method, opts)
+    for image in tqdm(results, total=len(images), desc=f'heatmap-eval {method}', unit='image'):
+        gt_cls, gt_boxes = read_labels(image.path, image.shape)
+        dets = image.detections
+        counts['detections'] += len(dets)
+        counts['ground_truth'] += len(gt_cls)
+        pairs = greedy_match([d.box for d in dets], [d.cls for d in dets], [d.score for d in dets], gt_boxes, gt_cls,
+                             opts['match_iou'])
+        matched = [(dets[i], gt_boxes[j], iou) for i, (j, iou) in sorted(pairs.items())]
+        curves = perturber.curves(image.image, [(d.map, d.cls, d.box) for d, _, _ in matched])
+        checked = [d for d, _, _ in matched][:max(sanity_max - len(trained_maps), 0)] if randomised else []
+        other = randomised(perturber.letterbox(image.image)[None], image.image, checked) if checked else []
+        for k, ((det, gt_box, iou), c) in enumerate(zip(matched, curves)):
+            rho = float('nan')
+            if k < len(other):
+                rho = rank_correlation(det.map, other[k])
+                trained_maps.append(det.map)
+                random_maps.append(other[k])
+            rows.append(detection_row(image, det, gt_box, iou, method, opts['target'], c, rho))
+    return rows, trained_maps, random_maps, counts
+
+
+def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, method='elementwise', target='score',
+        layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=32,
+        max_images=None, sanity=True, sanity_threshold=THRESHOLD, sanity_max=100, device='cpu',
+        project='runs/heatmap-eval', name='exp', exist_ok=False) -> dict:
+    """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
+    methods = options.methods(method)
+    if steps < 1:
+        raise UserError('--steps must be at least 1 (deletion and insertion need a start and an end)')
+    d, images = split_with_labels(data, split, max_images)
+    model = load_model(weights, device)
+    check_classes(model, d['names'], data)
+    perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou)
+    save_dir = new_run_dir(project, name, exist_ok)
+    opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
+                iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
+    rows, verdicts, curves, counts = [], [], {}, {}
+    for m in methods:
+        method_rows, a, b, counts = evaluate_method(model, images, m, perturber, opts, sanity_max if sanity else 0)
+        rows += method_rows
+        curves[m] = tuple(np.array([[r[f'{kind}_{k}'] for k in range(steps + 1)] for r in method_rows]).reshape(
+            -1, steps + 1) for kind in ('deletion', 'insertion'))
+        if sanity:
+            verdicts.append(verdict(m, a, b, sanity_threshold))
+    summary = report.summarize(rows)
+    for s in summary:
+        v = next((v for v in verdicts if v.method == s['method']), None)
+        if v is not None and s['group'] == 'all':
+            s.update(sanity_rho=v.mean_rho, sanity='pass' if v.passed else 'FAIL')
+    report.write_csv(rows, save_dir / 'results.csv', columns=None if rows else ['image', 'method'])
+    report.write_csv(summary, save_dir / 'summary.csv')
+    report.write_csv([vars(v) for v in verdicts], save_dir / 'sanity.csv',
+                     columns=['method', 'n', 'mean_rho', 'constant', 'threshold', 'passed', 'reason'])
+    report.plot_curves(curves, save_dir / 'curves.png', f'{weights} on {split} ({baseline} baseline, {steps} steps)')
+    print(f"{len(images)} images, {counts.get('ground_truth', 0)} ground-truth boxes, "
+          f"{counts.get('detections', 0)} detections; matched (same class, IoU >= {match_iou}): "
+          f"{len(rows) // max(len(methods), 1)} per method")
+    if not rows:
+        LOGGER.warning(f'WARNING: no detection matched a ground-truth box: nothing to evaluate (lower --conf-thres, '
+                       f'or check that {weights} was trained on {data})')
+    columns = ['method', 'group', 'value', 'detections', *report.METRICS] + (['sanity_rho', 'sanity'] if sanity else [])
+    print(report.markdown(summary, columns))
+    for v in verdicts:
+        print(f'sanity check {v.method}: {v.reason}')
+    print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png')
+    return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in verdicts],
+            'matched': len(rows)}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
+    p.add_argument('--data', required=True, help='data YAML with ground-truth labels')
+    p.add_argument('--split', default='val', help='train, val or test')
+    p.add_argument('--method', nargs='+', default=['elementwise'],
+                   help="one or several pytorch-grad-cam weightings, or 'all'")
+    options.add_common(p, 'runs/heatmap-eval')
+    p.add_argument('--no-sanity', dest='sanity', action='store_false', help='skip the model-randomisation check')
+    p.add_argument('--sanity-threshold', type=float, default=THRESHOLD,
+                   help='a method fails when the mean rank correlation (trained vs random weights) is above this')
+    p.add_argument('--sanity-max', type=int, default=100, help='matched detections per method in the sanity check')
+
+
+def run_from_args(args) -> int:
+    run(**options.kwargs_from(args))
+    return 0

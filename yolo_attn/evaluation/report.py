@@ -1,0 +1,94 @@
+"""Tables and plots of heatmap evaluations: summary rows, a Markdown table, the mean curves PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import auc
+
+METRICS = ('pointing_game', 'energy_pg', 'deletion_auc', 'insertion_auc')
+HEADERS = {'detections': 'n', 'pointing_game': 'PG %', 'energy_pg': 'EPG', 'deletion_auc': 'deletion AUC ↓',
+           'insertion_auc': 'insertion AUC ↑', 'sanity_rho': 'sanity rho', 'sanity': 'sanity'}
+
+
+def level_name(level: int) -> str:
+    """Head level 0, 1, 2, … as yolov5 names the feature maps: P3 (stride 8), P4, P5, …"""
+    return f'P{int(level) + 3}'
+
+
+def aggregate(rows) -> dict:
+    """Counts and means of the per-detection metrics (pointing game as a percentage)."""
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    out = {'detections': len(df)}
+    for m in METRICS:
+        if m in df and len(df):
+            v = df[m].astype(float)
+            out[m] = 100 * v.mean() if m == 'pointing_game' else v.mean()  # NaN-skipping means
+        else:
+            out[m] = float('nan')
+    return out
+
+
+def summarize(rows, by=('method',), groups=(('class', 'class_name'), ('level', 'level_name'))) -> list[dict]:
+    """Summary rows: for each value of ``by`` (e.g. the method) all detections, then per class and per level."""
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    out = []
+    if df.empty:
+        return out
+    for key, part in df.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        head = dict(zip(by, key))
+        out.append({**head, 'group': 'all', 'value': 'all', **aggregate(part)})
+        for group, column in groups:
+            for value, sub in sorted(part.groupby(column), key=lambda kv: str(kv[0])):
+                out.append({**head, 'group': group, 'value': value, **aggregate(sub)})
+    return out
+
+
+def markdown(rows, columns) -> str:
+    """A Markdown table of ``rows`` (dicts), numbers rounded for reading."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return '—' if np.isnan(v) else f'{v:.1f}' if abs(v) >= 10 else f'{v:.3f}'
+        return str(v)
+    lines = ['| ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
+             '|' + '|'.join('---' if c in ('method', 'model', 'group', 'value') else '---:' for c in columns) + '|']
+    lines += ['| ' + ' | '.join(cell(r.get(c, '')) for c in columns) + ' |' for r in rows]
+    return '\n'.join(lines)
+
+
+def write_csv(rows, path: Path, columns=None) -> Path:
+    import pandas as pd
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False, float_format='%.6g')
+    return path
+
+
+def plot_curves(curves: dict, path: Path, title='') -> Path:
+    """Mean deletion and insertion curves, one line per key of ``curves``
+    (``{label: (deletion array (n, S+1), insertion array (n, S+1))}``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for label, (deletion, insertion) in curves.items():
+        for ax, c in zip(axes, (deletion, insertion)):
+            c = np.asarray(c, dtype=float)
+            if c.size == 0:
+                continue
+            x = np.linspace(0, 1, c.shape[1])
+            y = np.nanmean(c, axis=0)
+            ax.plot(x, y, label=f'{label} (AUC {auc(y):.3f})')
+    for ax, name in zip(axes, ('deletion (lower is better)', 'insertion (higher is better)')):
+        ax.set(title=name, xlabel='fraction of pixels perturbed, in saliency order', ylabel='score / starting score',
+               xlim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
