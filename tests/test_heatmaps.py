@@ -154,3 +154,33 @@ def test_bad_input_lines(ws, cli):
     assert out.returncode == 2 and '--layers [99]: layer indices must be 0..26' in out.stderr
     out = cli('heatmap', '--weights', 'missing.pt', '--source', 'ds/images/val', cwd=ws)
     assert out.returncode == 2 and 'weights not found: missing.pt' in out.stderr
+
+
+@pytest.mark.parametrize('method', ['elementwise', 'gradcam++'])
+def test_packed_backward_passes_give_the_same_maps(ws, method):
+    """Detections with disjoint gradient windows share one backward (packing.py); the maps must not change."""
+    from yolo_attn.heatmaps.engine import HeatmapEngine
+    model = load_model(ws / 'w.pt')
+    _, im, im0, _, _ = next(iter(open_source(images(ws)[0], IMGSZ, int(model.stride.max()))))
+    x = torch.from_numpy(im)[None].float() / 255
+    runs = {}
+    for pack in (False, True):
+        engine = HeatmapEngine(model, method, conf_thres=0.05, max_det=300, pack=pack)
+        runs[pack] = (engine(x, [im0], ['a'])[0].detections, engine.backward_passes, engine.pack)
+    (plain, n_plain, packed_plain), (packed, n_packed, packable) = runs[False], runs[True]
+    assert packable and not packed_plain
+    assert len(plain) >= 100 and {d.level for d in plain} == {0, 1, 2}
+    assert n_plain == len(plain) and n_packed < 0.75 * len(plain)  # shared backward passes (probes included)
+    for a, b in zip(plain, packed):
+        assert a.index == b.index
+        np.testing.assert_allclose(b.map, a.map, atol=1e-6, rtol=0)
+
+
+def test_packing_is_off_where_gradients_are_not_local(ws):
+    """A max-pool (SPPF) on the path from the target layer: gradient windows depend on the data."""
+    from yolo_attn.heatmaps.engine import HeatmapEngine
+    from yolo_attn.heatmaps.packing import packable
+    model = load_model(ws / 'w.pt')
+    assert packable(model, model.model[-1].f)
+    sppf = next(i for i, m in enumerate(model.model) if type(m).__name__ == 'SPPF')
+    assert not packable(model, [sppf - 1]) and not HeatmapEngine(model, layers=[sppf - 1]).pack

@@ -1,0 +1,143 @@
+#!/usr/bin/env python
+"""Produce the shipped starting checkpoint ``models/pretrained/yolov5n-shapes.pt``.
+
+Why it exists: yolov5's train.py accumulates gradients up to a hard-coded nominal batch of 64
+images, so a from-scratch run of 30 epochs on the demo's 256 images makes ~120 optimizer steps and
+stays near mAP50 0.02 (README, "Demo"). Users of YOLOv5 fine-tune from pretrained weights; our
+offline equivalent of ``yolov5n.pt`` is a stock yolov5n pretrained here on a *different seed* of
+the shapes generator (seed 1, so no image of the demo's seed-0 dataset is ever seen), and the
+demo transfers it into ``yolov5n-cbam`` across the inserted layers.
+
+The loop is yolov5's own pieces (``create_dataloader`` with its mosaic augmentation,
+``ComputeLoss``, ``smart_optimizer``, ``ModelEMA``, ``check_anchors``, ``val.run``) with one
+optimizer step per batch (AdamW, cosine schedule) -- the only departure from train.py, and the
+reason this script exists rather than ``yolo-attn train``. The checkpoint is saved like yolov5's
+``strip_optimizer`` output (EMA weights, half precision, no optimizer).
+
+    python tools/pretrain_shapes.py --minutes 35     # writes models/pretrained/yolov5n-shapes.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from copy import deepcopy
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import yolo_attn  # noqa: E402,F401  (compat + registration)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--cfg', default='yolov5n.yaml', help='model YAML (stock yolov5n by default)')
+    p.add_argument('--data-dir', default='runs/pretrain/shapes-seed1', help='generated here if absent')
+    p.add_argument('--train', type=int, default=1024, help='training images to generate')
+    p.add_argument('--val', type=int, default=64, help='validation images to generate')
+    p.add_argument('--seed', type=int, default=1, help='generator seed (the demo uses 0)')
+    p.add_argument('--imgsz', type=int, default=320)
+    p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--lr', type=float, default=2e-3, help='peak AdamW learning rate')
+    p.add_argument('--minutes', type=float, default=35.0, help='wall-clock training budget')
+    p.add_argument('--val-every', type=int, default=5, help='validate every N epochs')
+    p.add_argument('--out', default=str(ROOT / 'models' / 'pretrained' / 'yolov5n-shapes.pt'))
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    import yolov5.val as val
+    from yolov5.models.yolo import Model
+    from yolov5.utils.autoanchor import check_anchors
+    from yolov5.utils.dataloaders import create_dataloader
+    from yolov5.utils.general import check_img_size
+    from yolov5.utils.loss import ComputeLoss
+    from yolov5.utils.torch_utils import ModelEMA, smart_optimizer
+
+    from yolo_attn.configs import resolve_cfg
+    from yolo_attn.datasets import load_data_yaml
+    from yolo_attn.shapes import generate_shapes
+
+    opt = parse_args(argv)
+    out = Path(opt.out)
+    if out.exists():
+        print(f'{out} exists; move it away first (nothing is overwritten)', file=sys.stderr)
+        return 2
+    data_dir = Path(opt.data_dir)
+    yaml_path = data_dir / 'shapes.yaml'
+    if not yaml_path.is_file():
+        yaml_path = generate_shapes(data_dir, n_train=opt.train, n_val=opt.val, imgsz=opt.imgsz, seed=opt.seed)
+    data = load_data_yaml(yaml_path)
+    torch.manual_seed(opt.seed)
+
+    hyp = {'lr0': opt.lr, 'lrf': 0.05, 'momentum': 0.937, 'weight_decay': 5e-4, 'box': 0.05, 'cls': 0.5,
+           'cls_pw': 1.0, 'obj': 1.0, 'obj_pw': 1.0, 'iou_t': 0.2, 'anchor_t': 4.0, 'fl_gamma': 0.0,
+           'hsv_h': 0.015, 'hsv_s': 0.7, 'hsv_v': 0.4, 'degrees': 0.0, 'translate': 0.1, 'scale': 0.5,
+           'shear': 0.0, 'perspective': 0.0, 'flipud': 0.0, 'fliplr': 0.5, 'mosaic': 1.0, 'mixup': 0.0,
+           'copy_paste': 0.0, 'label_smoothing': 0.0}
+    nc, names = int(data['nc']), data['names']
+    model = Model(str(resolve_cfg(opt.cfg)), ch=3, nc=nc)
+    gs = max(int(model.stride.max()), 32)
+    imgsz = check_img_size(opt.imgsz, gs, floor=gs * 2)
+    root = Path(data['path'])
+    loader, dataset = create_dataloader(str(root / data['train']), imgsz, opt.batch, gs, hyp=hyp, augment=True,
+                                        cache='ram', workers=1, shuffle=True, seed=opt.seed, prefix='train: ')
+    val_loader = create_dataloader(str(root / data['val']), imgsz, opt.batch * 2, gs, hyp=hyp, cache='ram',
+                                   rect=True, workers=1, pad=0.5, prefix='val: ')[0]
+    check_anchors(dataset, model=model, thr=hyp['anchor_t'], imgsz=imgsz)
+    nl = model.model[-1].nl
+    hyp['box'] *= 3 / nl  # the loss-gain scaling train.py applies
+    hyp['cls'] *= nc / 80 * 3 / nl
+    hyp['obj'] *= (imgsz / 640) ** 2 * 3 / nl
+    model.nc, model.hyp, model.names = nc, hyp, names
+    optimizer = smart_optimizer(model, 'AdamW', opt.lr, hyp['momentum'], hyp['weight_decay'])
+    ema = ModelEMA(model)
+    compute_loss = ComputeLoss(model)
+
+    budget = opt.minutes * 60
+    steps_per_epoch = len(loader)
+    t0, step, epoch, best = time.time(), 0, 0, (-1.0, None)
+    warmup = 100
+    while time.time() - t0 < budget:
+        model.train()
+        bar = tqdm(loader, desc=f'epoch {epoch}', unit='batch')
+        for imgs, targets, _, _ in bar:
+            frac = min((time.time() - t0) / budget, 1.0)  # schedule by wall clock: the budget is time
+            lr = opt.lr * (hyp['lrf'] + (1 - hyp['lrf']) * 0.5 * (1 + math.cos(math.pi * frac)))
+            lr *= min(1.0, (step + 1) / warmup)
+            for g in optimizer.param_groups:
+                g['lr'] = lr
+            loss, items = compute_loss(model(imgs.float() / 255), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+            optimizer.step()
+            ema.update(model)
+            step += 1
+            bar.set_postfix(box=f'{items[0]:.4f}', obj=f'{items[1]:.4f}', cls=f'{items[2]:.4f}', lr=f'{lr:.2e}')
+        epoch += 1
+        last = time.time() - t0 >= budget
+        if epoch % opt.val_every == 0 or last:
+            (mp, mr, map50, map5095, *_), *_ = val.run(data, batch_size=opt.batch * 2, imgsz=imgsz, half=False,
+                                                       model=ema.ema, dataloader=val_loader, plots=False,
+                                                       compute_loss=None)
+            print(f'epoch {epoch} step {step} ({time.time() - t0:.0f} s): mAP50 {map50:.3f} mAP50-95 {map5095:.3f}')
+            if map5095 > best[0]:
+                best = (map5095, deepcopy(ema.ema).half())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'model': best[1], 'ema': None, 'optimizer': None, 'updates': None, 'epoch': -1,
+                'best_fitness': None, 'date': None,
+                'note': f'stock {opt.cfg} pretrained on shapes seed {opt.seed} ({opt.train} images, {step} steps)'},
+               out)
+    print(f'wrote {out} (best val mAP50-95 {best[0]:.3f}, {step} steps in {time.time() - t0:.0f} s)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Share one backward pass between detections whose gradients cannot overlap.
+
+A detection's score is read at one grid cell of one Detect head, and between the default target
+layers (the Detect inputs) and the head outputs yolov5 has only convolutions, BatchNorm, SiLU,
+nearest upsampling and concatenation: local, translation-equivariant operations. So the gradient
+of one detection's score with respect to a target layer is zero outside a fixed window around
+that detection's cell (its receptive field seen backwards). When the windows of several detections
+are pairwise disjoint in every target layer, the gradient of the *sum* of their scores, restricted
+to each detection's window, is exactly each detection's own gradient -- one vector-Jacobian
+product instead of several. This is the column compression used to evaluate sparse Jacobians
+(Curtis, Powell and Reid, "On the estimation of sparse Jacobian matrices", 1974), with the
+sparsity pattern taken from the network instead of being given.
+
+The windows are measured, not assumed: once per input shape, one probe backward per head level
+from the central cell finds the extent of the non-zero gradient in each target layer; a detection
+at another cell gets that extent shifted by its offset (times the layer/head resolution ratio) and
+widened by a safety margin. A probe window that touches the border of a layer is treated as
+unbounded on that side. Packing is only used when every module between the first target layer
+and Detect is one of the local, data-independent kinds above (``packable``); otherwise -- a global
+pooling attention block in the head, a max-pool on the path -- every detection gets its own
+backward, as before.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+MARGIN = 2  # cells added on every side of a shifted probe window
+
+_LOCAL = (nn.Conv2d, nn.BatchNorm2d, nn.SiLU, nn.Identity, nn.Upsample, nn.Sequential, nn.ModuleList)
+
+
+def _local_types():
+    from yolov5.models.common import C3, Bottleneck, Concat, Conv
+    from yolov5.models.yolo import Detect
+    return _LOCAL + (Conv, C3, Bottleneck, Concat, Detect)
+
+
+def packable(model, layers) -> bool:
+    """True if every module after the first target layer is local and data-independent."""
+    local = _local_types()
+    first = min(layers)
+    return all(type(m) in local or isinstance(m, local)
+               for layer in model.model[first + 1:] for m in layer.modules())
+
+
+class Windows:
+    """Per (head level, target layer): the probe's gradient extent relative to its cell."""
+
+    def __init__(self, extents: dict, grids: list, shapes: list):
+        self.extents, self.grids, self.shapes = extents, grids, shapes
+
+    @classmethod
+    def probe(cls, pred_b, activations, b: int, grids: list, na: int) -> 'Windows':
+        """One backward per head level: a random positive mix of every output at its central cell
+        (all anchors), differentiated with respect to each target activation."""
+        gen = torch.Generator().manual_seed(0)
+        probes, offset = [], 0
+        for ny, nx in grids:
+            cy, cx = ny // 2, nx // 2
+            rows = [offset + a * ny * nx + cy * nx + cx for a in range(na)]
+            w = torch.rand(len(rows), pred_b.shape[-1], generator=gen, dtype=pred_b.dtype) + 0.5
+            probes.append((pred_b[rows] * w).sum())
+            offset += na * ny * nx
+        per_probe = [torch.autograd.grad(p, activations, retain_graph=True, allow_unused=True) for p in probes]
+        grads = [None if all(g[j] is None for g in per_probe) else
+                 torch.stack([torch.zeros_like(a) if g[j] is None else g[j] for g in per_probe])
+                 for j, a in enumerate(activations)]
+        shapes = [tuple(a.shape[2:]) for a in activations]
+        extents = {}
+        for level, (ny, nx) in enumerate(grids):
+            for j, (g, (h, w)) in enumerate(zip(grads, shapes)):
+                if g is None:
+                    extents[level, j] = None
+                    continue
+                nz = g[level, b].abs().sum(0) > 0
+                ys, xs = np.flatnonzero(nz.any(1).numpy()), np.flatnonzero(nz.any(0).numpy())
+                if not len(ys):
+                    extents[level, j] = None
+                    continue
+                sy, sx = h / ny, w / nx
+                cy, cx = (ny // 2 + 0.5) * sy - 0.5, (nx // 2 + 0.5) * sx - 0.5
+                lo_y = -math.inf if ys[0] == 0 else ys[0] - cy
+                hi_y = math.inf if ys[-1] == h - 1 else ys[-1] - cy
+                lo_x = -math.inf if xs[0] == 0 else xs[0] - cx
+                hi_x = math.inf if xs[-1] == w - 1 else xs[-1] - cx
+                extents[level, j] = (lo_y, hi_y, lo_x, hi_x)
+        return cls(extents, list(grids), shapes)
+
+    def of(self, level: int, cell: tuple) -> list:
+        """Per target layer: ``(y0, y1, x0, x1)`` (end-exclusive) or None where the gradient is zero."""
+        ny, nx = self.grids[level]
+        out = []
+        for j, (h, w) in enumerate(self.shapes):
+            e = self.extents[level, j]
+            if e is None:
+                out.append(None)
+                continue
+            sy, sx = h / ny, w / nx
+            cy, cx = (cell[0] + 0.5) * sy - 0.5, (cell[1] + 0.5) * sx - 0.5
+            y0, y1 = _span(cy + e[0], cy + e[1], h)
+            x0, x1 = _span(cx + e[2], cx + e[3], w)
+            out.append((y0, y1, x0, x1))
+        return out
+
+
+def _span(lo: float, hi: float, size: int) -> tuple:
+    a = 0 if lo == -math.inf else max(math.floor(lo) - MARGIN, 0)
+    b = size if hi == math.inf else min(math.ceil(hi) + MARGIN + 1, size)
+    return a, b
+
+
+def pack(windows: list, shapes: list, order: list) -> list:
+    """Greedy colouring: groups of detection indices whose windows are pairwise disjoint in every
+    target layer, visiting detections in ``order``."""
+    groups, used = [], []
+    for k in order:
+        win = windows[k]
+        for g, occ in zip(groups, used):
+            if all(w is None or not occ[j][w[0]:w[1], w[2]:w[3]].any() for j, w in enumerate(win)):
+                break
+        else:
+            g, occ = [], [np.zeros(s, dtype=bool) for s in shapes]
+            groups.append(g)
+            used.append(occ)
+        g.append(k)
+        for j, w in enumerate(win):
+            if w is not None:
+                occ[j][w[0]:w[1], w[2]:w[3]] = True
+    return groups
