@@ -78,16 +78,17 @@ def panel(image, dets, labels, context=1.0, full_image=False, line_width=None) -
 
 
 def run(weights=(), source='data/images', imgsz=640, method='elementwise', target='score', layers=None,
-        conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=32, max_images=None,
-        context=1.0, full_image=False, line_thickness=None, device='cpu', project='runs/heatmap-compare', name='exp',
-        exist_ok=False) -> dict:
+        conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=32,
+        max_images=None, context=1.0, full_image=False, line_thickness=None, device='cpu',
+        project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
     """Compare the heatmaps of two or more models on the same images; write panels and tables."""
     weights = [str(w) for w in weights]
     if len(weights) < 2:
         raise UserError('--weights: give two or more checkpoints to compare (A.pt B.pt …)')
     chosen = options.methods(method)
     if len(chosen) != 1:
-        raise UserError(f'--method {method}: heatmap-compare shows one method at a time (heatmap-eval compares methods)')
+        raise UserError(f'--method {method}: heatmap-compare shows one method at a time '
+                        '(heatmap-eval compares methods)')
     method = chosen[0]
     layers = options.layers(layers)
     models = [load_model(w, device) for w in weights]

@@ -81,7 +81,7 @@ def plot_curves(curves: dict, path: Path, title='') -> Path:
                 continue
             x = np.linspace(0, 1, c.shape[1])
             y = np.nanmean(c, axis=0)
-            ax.plot(x, y, label=f'{label} (AUC {auc(y):.3f})')
+            ax.plot(x, y, label=f'{label} (n={len(c)}, AUC {auc(y):.3f})')
     for ax, name in zip(axes, ('deletion (lower is better)', 'insertion (higher is better)')):
         ax.set(title=name, xlabel='fraction of pixels perturbed, in saliency order', ylabel='score / starting score',
                xlim=(0, 1))
