@@ -9,12 +9,26 @@ from yolo_attn.demo import print_summary, run_demo
 def test_demo_writes_everything_into_a_new_folder(tmp_path, capsys):
     (tmp_path / 'demo' / 'exp').mkdir(parents=True)
     (tmp_path / 'demo' / 'exp' / 'old.txt').write_text('keep')
-    summary = run_demo(tmp_path / 'demo', 'exp', n_train=8, n_val=4, imgsz=64, epochs=1, batch=4)
+    summary = run_demo(tmp_path / 'demo', 'exp', n_train=8, n_val=4, imgsz=64, epochs=1, batch=4, heatmap_images=2)
     out = Path(summary['dir'])
     assert out.name == 'exp2' and (tmp_path / 'demo' / 'exp' / 'old.txt').read_text() == 'keep'
     assert (out / 'train' / 'weights' / 'best.pt').is_file() and (out / 'val').is_dir()
     saved = json.loads((out / 'summary.json').read_text())
     assert 0 <= saved['mAP50'] <= 1 and saved['settings']['epochs'] == 1 and saved['seconds']['total'] > 0
+    assert (Path(saved['heatmaps_dir']) / 'heatmaps.json').is_file()
+    assert len(json.loads((Path(saved['heatmaps_dir']) / 'heatmaps.json').read_text())['images']) == 2
     print_summary(summary)
     text = capsys.readouterr().out
     assert 'yolo-attn demo finished' in text and str(out / 'summary.json') in text
+    assert str(out / 'heatmaps') in text
+
+
+def test_demo_starts_from_the_shipped_checkpoint_which_loads_securely():
+    """The shipped stock yolov5n (pretrained on shapes seed 1) passes the allowlist loader and has the demo's classes."""
+    from yolo_attn.checkpoints import load_checkpoint
+    from yolo_attn.demo import pretrained_weights
+    from yolo_attn.shapes import CLASS_NAMES
+    ckpt = load_checkpoint(pretrained_weights())
+    names = ckpt['model'].names
+    assert list(names.values() if isinstance(names, dict) else names) == list(CLASS_NAMES)
+    assert 'seed 1' in ckpt['note']

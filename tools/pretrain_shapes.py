@@ -14,7 +14,7 @@ optimizer step per batch (AdamW, cosine schedule) -- the only departure from tra
 reason this script exists rather than ``yolo-attn train``. The checkpoint is saved like yolov5's
 ``strip_optimizer`` output (EMA weights, half precision, no optimizer).
 
-    python tools/pretrain_shapes.py --minutes 35     # writes models/pretrained/yolov5n-shapes.pt
+    python tools/pretrain_shapes.py                  # writes models/pretrained/yolov5n-shapes.pt
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def parse_args(argv=None):
     p.add_argument('--imgsz', type=int, default=320)
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--lr', type=float, default=2e-3, help='peak AdamW learning rate')
-    p.add_argument('--minutes', type=float, default=35.0, help='wall-clock training budget')
+    p.add_argument('--steps', type=int, default=2400, help='optimizer steps (one per batch)')
+    p.add_argument('--threads', type=int, default=1, help='torch threads (1 is robust on a shared 2-core machine)')
     p.add_argument('--val-every', type=int, default=5, help='validate every N epochs')
     p.add_argument('--out', default=str(ROOT / 'models' / 'pretrained' / 'yolov5n-shapes.pt'))
     return p.parse_args(argv)
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
         yaml_path = generate_shapes(data_dir, n_train=opt.train, n_val=opt.val, imgsz=opt.imgsz, seed=opt.seed)
     data = load_data_yaml(yaml_path)
     torch.manual_seed(opt.seed)
+    torch.set_num_threads(opt.threads)
 
     hyp = {'lr0': opt.lr, 'lrf': 0.05, 'momentum': 0.937, 'weight_decay': 5e-4, 'box': 0.05, 'cls': 0.5,
            'cls_pw': 1.0, 'obj': 1.0, 'obj_pw': 1.0, 'iou_t': 0.2, 'anchor_t': 4.0, 'fl_gamma': 0.0,
@@ -100,16 +102,15 @@ def main(argv=None) -> int:
     ema = ModelEMA(model)
     compute_loss = ComputeLoss(model)
 
-    budget = opt.minutes * 60
-    steps_per_epoch = len(loader)
     t0, step, epoch, best = time.time(), 0, 0, (-1.0, None)
     warmup = 100
-    while time.time() - t0 < budget:
+    while step < opt.steps:
         model.train()
         bar = tqdm(loader, desc=f'epoch {epoch}', unit='batch')
         for imgs, targets, _, _ in bar:
-            frac = min((time.time() - t0) / budget, 1.0)  # schedule by wall clock: the budget is time
-            lr = opt.lr * (hyp['lrf'] + (1 - hyp['lrf']) * 0.5 * (1 + math.cos(math.pi * frac)))
+            if step == opt.steps:
+                break
+            lr = opt.lr * (hyp['lrf'] + (1 - hyp['lrf']) * 0.5 * (1 + math.cos(math.pi * step / opt.steps)))
             lr *= min(1.0, (step + 1) / warmup)
             for g in optimizer.param_groups:
                 g['lr'] = lr
@@ -122,8 +123,7 @@ def main(argv=None) -> int:
             step += 1
             bar.set_postfix(box=f'{items[0]:.4f}', obj=f'{items[1]:.4f}', cls=f'{items[2]:.4f}', lr=f'{lr:.2e}')
         epoch += 1
-        last = time.time() - t0 >= budget
-        if epoch % opt.val_every == 0 or last:
+        if epoch % opt.val_every == 0 or step == opt.steps:
             (mp, mr, map50, map5095, *_), *_ = val.run(data, batch_size=opt.batch * 2, imgsz=imgsz, half=False,
                                                        model=ema.ema, dataloader=val_loader, plots=False,
                                                        compute_loss=None)

@@ -68,12 +68,16 @@ def _demo_configure(p):
     p.add_argument('--project', default='runs/demo', help='save to project/name')
     p.add_argument('--name', default='exp', help='save to project/name (a new exp2, exp3, ... if taken)')
     p.add_argument('--epochs', type=int, default=None, help='override the measured demo setting')
+    p.add_argument('--weights', default=None,
+                   help="starting checkpoint (default: the shipped pretrained stock yolov5n; '' trains from scratch)")
 
 
-@command('demo', 'generate the shapes dataset, train yolov5n-cbam on CPU, validate', _demo_configure)
+@command('demo', 'generate the shapes dataset, train yolov5n-cbam on CPU, validate, heatmaps', _demo_configure)
 def cmd_demo(args):
     from .demo import print_summary, run_demo
     overrides = {'epochs': args.epochs} if args.epochs else {}
+    if args.weights is not None:
+        overrides['weights'] = args.weights
     print_summary(run_demo(args.project, args.name, **overrides))
     return 0
 
