@@ -24,6 +24,7 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -104,6 +105,15 @@ def energy_in_box(cam: np.ndarray, box) -> float:
     return min(inside / total, 1.0) if total > 0 else 0.0
 
 
+def _keep(store: dict, index: int, module, inputs, output):
+    """Forward hook: keep a target layer's output, and make autograd record from there on. Layers
+    before the first target run without a graph (nothing is differentiated with respect to them),
+    which saves the memory and bookkeeping of the backbone's graph."""
+    if not output.requires_grad:
+        output.requires_grad_(True)
+    store[index] = output
+
+
 class HeatmapEngine:
     """Per-detection saliency for a yolov5 detection model (see the module docstring)."""
 
@@ -135,11 +145,10 @@ class HeatmapEngine:
         from yolov5.utils.general import scale_boxes
         from yolov5.utils.segment.general import scale_image
         acts = {}
-        hooks = [self.model.model[i].register_forward_hook(lambda m, i, o, k=i: acts.__setitem__(k, o))
-                 for i in self.layers]
+        hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i)) for i in self.layers]
         try:
-            with torch.enable_grad():
-                pred, raw = self.model(im.detach().requires_grad_(True))  # a graph, without touching the caller's tensor
+            with torch.enable_grad():  # the graph starts at the target layers (see _keep)
+                pred, raw = self.model(im.detach())
         finally:
             for h in hooks:
                 h.remove()
