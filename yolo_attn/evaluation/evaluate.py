@@ -98,6 +98,8 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
                 trained_maps.append(det.map)
                 random_maps.append(other[k])
             rows.append(detection_row(image, det, gt_box, iou, method, opts['target'], c, rho))
+    if randomised:
+        randomised.release()
     return rows, trained_maps, random_maps, counts
 
 

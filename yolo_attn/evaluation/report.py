@@ -51,13 +51,13 @@ def summarize(rows, by=('method',), groups=(('class', 'class_name'), ('level', '
 
 def markdown(rows, columns) -> str:
     """A Markdown table of ``rows`` (dicts), numbers rounded for reading."""
-    def cell(v):
+    def cell(v, column):
         if isinstance(v, (float, np.floating)):
-            return '—' if np.isnan(v) else f'{v:.1f}' if abs(v) >= 10 else f'{v:.3f}'
+            return '—' if np.isnan(v) else f'{v:.1f}' if column == 'pointing_game' else f'{v:.3f}'
         return str(v)
     lines = ['| ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
              '|' + '|'.join('---' if c in ('method', 'model', 'group', 'value') else '---:' for c in columns) + '|']
-    lines += ['| ' + ' | '.join(cell(r.get(c, '')) for c in columns) + ' |' for r in rows]
+    lines += ['| ' + ' | '.join(cell(r.get(c, ''), c) for c in columns) + ' |' for r in rows]
     return '\n'.join(lines)
 
 

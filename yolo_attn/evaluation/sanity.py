@@ -84,7 +84,8 @@ def verdict(method: str, trained_maps, random_maps, threshold=THRESHOLD) -> Verd
         reason = f'maps change with random weights (mean rank correlation {mean:.2f} <= {threshold})'
     else:
         reason = (f'FAILED: maps barely change when the weights are randomised (mean rank correlation '
-                  f'{mean:.2f} > {threshold}): they do not show what the model learned')
+                  f'{mean:.2f} > {threshold}): what they show comes from the architecture, not from what the '
+                  'model learned')
     if constant:
         reason += f'; {constant} of {len(rhos)} maps are constant (no gradient reached the layers)'
     return Verdict(method, len(rhos), mean, constant, threshold, passed, reason)
