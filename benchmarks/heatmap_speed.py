@@ -4,7 +4,8 @@
 For K = 1, 10, 20, 50 detections (random-init yolov5s, ``conf_thres=0`` and ``max_det=K`` so NMS
 keeps exactly K) this measures, in one process:
 
-* ours: ``HeatmapEngine`` (one forward, batched ``autograd.grad`` to the Detect inputs,
+* ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` to the Detect inputs, shared between
+  detections with disjoint gradient windows,
   pytorch-grad-cam weighting), no file writing;
 * reference: the users' script (../shared/NOTES.md): one forward, then per prediction
   ``model.zero_grad()`` + ``backward(retain_graph=True)`` through the whole model (parameters
@@ -103,7 +104,10 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--method', default='elementwise', choices=list(METHODS))
     ap.add_argument('--imgsz', type=int, default=640)
+    ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own)')
     opt = ap.parse_args()
+    if opt.threads:
+        torch.set_num_threads(opt.threads)
     torch.manual_seed(0)
     model = build_model('yolov5s').eval().fuse()
     x = torch.rand(1, 3, opt.imgsz, opt.imgsz)
@@ -112,6 +116,7 @@ def main():
     for k in tqdm(opt.ks, desc='K'):
         engine = HeatmapEngine(model, opt.method, 'score', conf_thres=0.0, max_det=k)
         t_ours, m_ours, res = timed(lambda: engine(x.clone(), [image], ['bench']), opt.repeats)
+        passes = engine.backward_passes / opt.repeats  # shared backward passes (packing) + probes
         assert len(res[0].detections) == k, len(res[0].detections)
         t_ref, m_ref, _ = timed(lambda: reference_loop(model, x.clone(), k, opt.method), 1 if k > 20 else opt.repeats)
         t_inf, m_inf, _ = timed(lambda: plain_inference(model, x, k), opt.repeats)
@@ -120,15 +125,15 @@ def main():
             for j, det in enumerate(res[0].detections):
                 write(Path(d) / f'{j}.png', overlay(image, det))
             t_write = time.perf_counter() - t
-        rows.append((k, t_ours, t_ref, t_inf, m_ours, m_ref, t_write))
+        rows.append((k, t_ours, t_ref, t_inf, m_ours, m_ref, t_write, passes))
     print(f'\nyolov5s @{opt.imgsz}, method {opt.method}, target score, CPU, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads; median of {opt.repeats} (reference at K>20: 1 run)')
     print('| K | ours s | reference s | plain inference s | speed-up vs reference | ours / inference '
-          '| ours peak extra MiB | reference peak extra MiB | writing PNGs s |')
-    print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for k, t_ours, t_ref, t_inf, m_ours, m_ref, t_write in rows:
+          '| ours peak extra MiB | reference peak extra MiB | writing PNGs s | our backward passes |')
+    print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for k, t_ours, t_ref, t_inf, m_ours, m_ref, t_write, passes in rows:
         print(f'| {k} | {t_ours:.2f} | {t_ref:.2f} | {t_inf:.2f} | {t_ref / t_ours:.1f}x | {t_ours / t_inf:.1f}x '
-              f'| {m_ours:.0f} | {m_ref:.0f} | {t_write:.2f} |')
+              f'| {m_ours:.0f} | {m_ref:.0f} | {t_write:.2f} | {passes:.0f} |')
 
 
 if __name__ == '__main__':
