@@ -15,7 +15,7 @@ from pathlib import Path
 from .configs import project_models_dir
 
 # Settings of the measured demo run (README, "Demo").
-DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=30, batch=16, seed=0,
+DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=20, batch=16, seed=0,
             weights='pretrained', heatmap_images=4)
 
 
