@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         if epoch % opt.val_every == 0 or step == opt.steps:
             (mp, mr, map50, map5095, *_), *_ = val.run(data, batch_size=opt.batch * 2, imgsz=imgsz, half=False,
                                                        model=ema.ema, dataloader=val_loader, plots=False,
-                                                       compute_loss=None)
+                                                       compute_loss=None, save_dir=data_dir.parent)  # its results.html
             print(f'epoch {epoch} step {step} ({time.time() - t0:.0f} s): mAP50 {map50:.3f} mAP50-95 {map5095:.3f}')
             if map5095 > best[0]:
                 best = (map5095, deepcopy(ema.ema).half())
