@@ -11,6 +11,7 @@ import torch
 from conftest import WS_IMGSZ, run_cli
 from yolo_attn.heatmaps import METHODS, ScoreTarget, explain, load_model
 from yolo_attn.heatmaps import run as heatmap_run
+from yolo_attn.heatmaps.targets import PredictionsOnly
 from yolo_attn.heatmaps.api import open_source
 
 IMGSZ = WS_IMGSZ  # the workspace fixture `ws` (conftest.py): random yolov5n-cbam, shapes images
@@ -32,17 +33,6 @@ def test_every_detection_gets_a_non_constant_map_on_all_heads(ws):
         assert not d.constant and d.map.max() > d.map.min()
         assert d.map.shape == results[0].shape and d.map.dtype == np.float32
         assert 0 <= d.energy_in_box <= 1
-
-
-class PredictionsOnly(torch.nn.Module):
-    """The model as pytorch-grad-cam sees it: images -> raw predictions (B, N, 5 + nc)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)[0]
 
 
 @pytest.mark.parametrize('method', list(METHODS))

@@ -91,17 +91,6 @@ def verdict(method: str, trained_maps, random_maps, threshold=THRESHOLD) -> Verd
     return Verdict(method, len(rhos), mean, constant, threshold, passed, reason)
 
 
-class PredictionsOnly(torch.nn.Module):
-    """The model as pytorch-grad-cam sees it: images -> raw predictions (B, N, 5 + nc)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)[0]
-
-
 class RandomisedMaps:
     """Maps of the randomised model for given detections of the trained model: the same method,
     target (same raw prediction row and class) and layers, computed by pytorch-grad-cam's own
@@ -110,7 +99,7 @@ class RandomisedMaps:
 
     def __init__(self, model, method, target='score', layers=None, seed=0, chunk=8):
         from ..heatmaps.engine import METHODS
-        from ..heatmaps.targets import TARGETS
+        from ..heatmaps.targets import TARGETS, PredictionsOnly
         self.model = randomized_copy(model, seed)
         layers = list(self.model.model[-1].f) if layers is None else [int(i) for i in layers]
         self.cam = METHODS[method](PredictionsOnly(self.model), [self.model.model[i] for i in layers])

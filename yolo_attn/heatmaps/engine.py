@@ -33,7 +33,7 @@ from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWis
 from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..errors import UserError
-from .packing import Windows, pack, packable
+from .packing import Windows, gradients_to, pack, packable
 from .targets import TARGETS
 
 METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
@@ -134,7 +134,7 @@ class HeatmapEngine:
         self.conf_thres, self.iou_thres, self.classes = conf_thres, iou_thres, classes
         self.agnostic, self.max_det, self.chunk, self.renorm = agnostic_nms, max_det, chunk, renorm
         self.pack = pack and packable(model, layers)  # see packing.py: exact, fewer backward passes
-        self.grids, self._windows = [], None
+        self._windows = None  # (grid and activation shapes, Windows) of the last input size
         self.backward_passes = 0  # autograd.grad calls so far (packing makes it fewer than detections)
         self.cam = METHODS[method](model, [model.model[i] for i in layers])
         self.cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
@@ -153,7 +153,7 @@ class HeatmapEngine:
             for h in hooks:
                 h.remove()
         activations = [acts[i] for i in self.layers]
-        grids = self.grids = [tuple(r.shape[2:4]) for r in raw]
+        grids = [tuple(r.shape[2:4]) for r in raw]
         results = []
         for b, (det, rows) in enumerate(nms_with_index(pred, self.conf_thres, self.iou_thres, self.classes,
                                                         self.agnostic, self.max_det)):
@@ -161,7 +161,7 @@ class HeatmapEngine:
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
             where = [locate(int(i), self.detect.na, grids) for i in rows]
-            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:], where)
+            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:], where, grids)
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
                 level, anchor, cell = where[k]
@@ -178,13 +178,12 @@ class HeatmapEngine:
             results.append(result)
         return results
 
-    def maps_for(self, pred_b, activations, b, det, rows, size, where) -> list[np.ndarray]:
+    def maps_for(self, pred_b, activations, b, det, rows, size, where, grids) -> list[np.ndarray]:
         """Letterbox-space maps (H, W) of image ``b``'s detections.
 
-        Detections are packed into groups that share one backward (``packing``), and the groups
-        are differentiated in batches of at most ``chunk``, each batch of one head level (a stride-8
-        group's backward stops at its 1x1 head conv; batching it with a stride-32 group would push
-        it through the PAN too)."""
+        Detections are packed into groups that share one backward (``packing``); the gradients of at
+        most ``chunk`` groups are held at a time, and grad-cam weighs at most ``chunk`` detections
+        at a time."""
         n = len(det)
         maps = [None] * n
         target_cls = TARGETS[self.target]
@@ -192,18 +191,14 @@ class HeatmapEngine:
         levels = [w[0] for w in where]
         groups, windows = [[k] for k in range(n)], None
         if self.cam.uses_gradients and self.pack and n > 1:
-            grids = [self.grids[level] for level in range(len(self.grids))]
-            key = (tuple(map(tuple, grids)), tuple(a.shape[1:] for a in activations))
+            key = (tuple(grids), tuple(a.shape[1:] for a in activations))
             if self._windows is None or self._windows[0] != key:
                 self._windows = key, Windows.probe(pred_b, activations, b, grids, self.detect.na)
             probe = self._windows[1]
             windows = [probe.of(level, cell) for level, _, cell in where]
             groups = pack(windows, probe.shapes, sorted(range(n), key=lambda k: -levels[k]))
-        top = [max(levels[k] for k in g) for g in groups]
-        order = sorted(range(len(groups)), key=lambda g: top[g])
-        batches = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
-        batches = [[g for g in c if top[g] == lv] for c in batches for lv in sorted({top[g] for g in c})]
-        for batch in batches:
+        for first in range(0, len(groups), self.chunk):
+            batch = range(first, min(first + self.chunk, len(groups)))
             grads = []
             if self.cam.uses_gradients:
                 grads = self.gradients([torch.stack([targets[k](pred_b) for k in groups[g]]).sum() for g in batch],
@@ -243,15 +238,10 @@ class HeatmapEngine:
             self.cam.activations_and_grads.activations, self.cam.activations_and_grads.gradients = [], []
 
     def gradients(self, scores, activations, b):
-        """d score_k / d activation for each k; zeros where a layer does not affect a score.
+        """d score_k / d activation for each k (``packing.gradients_to``), counted in ``backward_passes``.
 
-        One ``autograd.grad`` per score (the graph is kept): on the CPU this is several times
-        faster than one vmapped call with ``is_grads_batched`` (measured: 9 scores of yolov5s at
-        640, 0.9 s in a loop vs 5.3 s batched), and only one backward's buffers live at a time."""
-        out = [[] for _ in activations]
-        for score in scores:
-            self.backward_passes += 1
-            grads = torch.autograd.grad(score, activations, retain_graph=True, allow_unused=True)
-            for j, (g, a) in enumerate(zip(grads, activations)):
-                out[j].append(torch.zeros_like(a[b]) if g is None else g[b])
-        return [torch.stack(g) for g in out]
+        One ``autograd.grad`` per score: on the CPU this is several times faster than one vmapped
+        call with ``is_grads_batched`` (measured: 9 scores of yolov5s at 640, 0.9 s in a loop vs
+        5.3 s batched), and only one backward's buffers live at a time."""
+        self.backward_passes += len(scores)
+        return gradients_to(scores, activations, b)

@@ -44,8 +44,18 @@ def packable(model, layers) -> bool:
     """True if every module after the first target layer is local and data-independent."""
     local = _local_types()
     first = min(layers)
-    return all(type(m) in local or isinstance(m, local)
-               for layer in model.model[first + 1:] for m in layer.modules())
+    return all(isinstance(m, local) for layer in model.model[first + 1:] for m in layer.modules())
+
+
+def gradients_to(scores, activations, b: int) -> list:
+    """Per target layer, d score_k / d activation of image ``b`` stacked over k, zeros where a layer
+    does not affect a score. One ``autograd.grad`` per score (the graph is kept)."""
+    out = [[] for _ in activations]
+    for score in scores:
+        for j, (g, a) in enumerate(zip(torch.autograd.grad(score, activations, retain_graph=True, allow_unused=True),
+                                       activations)):
+            out[j].append(torch.zeros_like(a[b]) if g is None else g[b])
+    return [torch.stack(g) for g in out]
 
 
 class Windows:
@@ -66,18 +76,12 @@ class Windows:
             w = torch.rand(len(rows), pred_b.shape[-1], generator=gen, dtype=pred_b.dtype) + 0.5
             probes.append((pred_b[rows] * w).sum())
             offset += na * ny * nx
-        per_probe = [torch.autograd.grad(p, activations, retain_graph=True, allow_unused=True) for p in probes]
-        grads = [None if all(g[j] is None for g in per_probe) else
-                 torch.stack([torch.zeros_like(a) if g[j] is None else g[j] for g in per_probe])
-                 for j, a in enumerate(activations)]
+        grads = gradients_to(probes, activations, b)
         shapes = [tuple(a.shape[2:]) for a in activations]
         extents = {}
         for level, (ny, nx) in enumerate(grids):
             for j, (g, (h, w)) in enumerate(zip(grads, shapes)):
-                if g is None:
-                    extents[level, j] = None
-                    continue
-                nz = g[level, b].abs().sum(0) > 0
+                nz = g[level].abs().sum(0) > 0
                 ys, xs = np.flatnonzero(nz.any(1).numpy()), np.flatnonzero(nz.any(0).numpy())
                 if not len(ys):
                     extents[level, j] = None

@@ -8,6 +8,8 @@ row — the raw prediction a kept detection came from. They are also valid pytor
 
 from __future__ import annotations
 
+import torch
+
 
 class DetectionTarget:
     """Base: ``index`` is the raw prediction's row, ``cls`` the detection's class id."""
@@ -46,6 +48,18 @@ class ScoreTarget(DetectionTarget):
 
     def __call__(self, pred):
         return pred[self.index, 4] * pred[self.index, 5 + self.cls]
+
+
+class PredictionsOnly(torch.nn.Module):
+    """A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: images -> raw
+    predictions (B, N, 5 + nc), the tensor these targets select from."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)[0]
 
 
 TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
