@@ -32,3 +32,10 @@ def test_demo_starts_from_the_shipped_checkpoint_which_loads_securely():
     names = ckpt['model'].names
     assert list(names.values() if isinstance(names, dict) else names) == list(CLASS_NAMES)
     assert 'seed 1' in ckpt['note']
+
+
+def test_demo_with_missing_weights_is_one_line_and_creates_nothing(tmp_path):
+    from conftest import run_cli
+    out = run_cli('demo', '--project', tmp_path / 'demo', '--weights', tmp_path / 'nope.pt')
+    assert out.returncode == 2 and 'weights not found' in out.stderr and 'Traceback' not in out.stderr
+    assert not (tmp_path / 'demo').exists()

@@ -29,15 +29,17 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     import yolov5.val as val
     from yolov5.utils.general import increment_path
 
-    from .pipeline import run_script
+    from .pipeline import check_weights, run_script
     from .shapes import generate_shapes
 
     s = {**DEMO, **overrides}
+    weights = pretrained_weights() if s['weights'] == 'pretrained' else s['weights']
+    if weights:
+        check_weights(weights)  # a bad --weights is one line before anything is generated
     out = increment_path(Path(project) / name)
     t0 = time.time()
     data = generate_shapes(out / 'shapes', n_train=s['n_train'], n_val=s['n_val'], imgsz=s['imgsz'], seed=s['seed'])
     t_data = time.time()
-    weights = pretrained_weights() if s['weights'] == 'pretrained' else s['weights']
     args = ['--data', data, '--cfg', s['cfg'], '--weights', weights or '', '--epochs', s['epochs'],
             '--batch-size', s['batch'],
             '--imgsz', s['imgsz'], '--device', 'cpu', '--workers', '2', '--project', out, '--name', 'train',
