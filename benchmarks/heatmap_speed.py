@@ -4,14 +4,15 @@
 For K = 1, 10, 20, 50 detections (random-init yolov5s, ``conf_thres=0`` and ``max_det=K`` so NMS
 keeps exactly K) this measures, in one process:
 
-* ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` to the Detect inputs, shared between
+* ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` of scores read from their own head to the Detect inputs, shared between
   detections with disjoint gradient windows,
   pytorch-grad-cam weighting), no file writing;
 * reference: the users' script (../shared/NOTES.md): one forward, then per prediction
   ``model.zero_grad()`` + ``backward(retain_graph=True)`` through the whole model (parameters
   included), the CAM from ``model.model[-2]`` with the same grad-cam method;
 * plain inference: forward + NMS under ``torch.no_grad()``;
-* peak extra RSS during each (sampled every 2 ms), and the time to write the PNGs separately.
+* peak extra RSS during one further run of each (sampled every 2 ms, apart from the timed runs),
+  and the time to write the PNGs separately.
 
     python benchmarks/heatmap_speed.py [--ks 1 10 20 50] [--repeats 3] [--method elementwise]
 """
@@ -88,14 +89,16 @@ def plain_inference(model, x, k):
 
 
 def timed(fn, repeats):
-    times, peaks = [], []
+    """Median wall time of ``repeats`` runs, then the peak extra RSS of one more run: the sampling
+    thread competes for the interpreter, so no timed run has it."""
+    times = []
     for _ in range(repeats):
-        with PeakRSS() as mem:
-            t = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - t)
-        peaks.append(mem.peak)
-    return statistics.median(times), max(peaks) / 2 ** 20, out
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    with PeakRSS() as mem:
+        fn()
+    return statistics.median(times), mem.peak / 2 ** 20, out
 
 
 def main():
@@ -116,7 +119,7 @@ def main():
     for k in tqdm(opt.ks, desc='K'):
         engine = HeatmapEngine(model, opt.method, 'score', conf_thres=0.0, max_det=k)
         t_ours, m_ours, res = timed(lambda: engine(x.clone(), [image], ['bench']), opt.repeats)
-        passes = engine.backward_passes / opt.repeats  # shared backward passes (packing) + probes
+        passes = engine.backward_passes / (opt.repeats + 1)  # shared backward passes per call (packing)
         assert len(res[0].detections) == k, len(res[0].detections)
         t_ref, m_ref, _ = timed(lambda: reference_loop(model, x.clone(), k, opt.method), 1 if k > 20 else opt.repeats)
         t_inf, m_inf, _ = timed(lambda: plain_inference(model, x, k), opt.repeats)

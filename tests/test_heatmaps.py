@@ -82,6 +82,27 @@ def test_targets_differ(ws):
         assert not np.allclose(maps['score'][i].map, maps['class'][i].map)
 
 
+def test_targets_read_from_their_own_head_equal_the_predictions(ws):
+    """The engine reads each score from its head's raw output (``head_row``): same value as on the
+    concatenated predictions, and a graph that does not reach the other heads."""
+    from yolo_attn.heatmaps.engine import locate
+    from yolo_attn.heatmaps.targets import TARGETS, head_row
+    model = load_model(ws / 'w.pt')
+    x = torch.rand(2, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
+    with torch.enable_grad():
+        x.requires_grad_(True)
+        pred, raw = model(x)
+    grids = [tuple(r.shape[2:4]) for r in raw]
+    for index in (0, 7 * 3 + 5, pred.shape[1] // 2, pred.shape[1] - 1):  # rows on every head
+        level, anchor, cell = locate(index, model.model[-1].na, grids)
+        for name, target in TARGETS.items():
+            for cls in (0, 2):
+                on_pred, on_head = target(index, cls)(pred[1]), target(0, cls)(head_row(raw, 1, level, anchor, cell))
+                assert float(on_head) == float(on_pred), (name, index, cls)
+                reach = torch.autograd.grad(on_head, raw, retain_graph=True, allow_unused=True)
+                assert [g is not None for g in reach] == [i == level for i in range(len(raw))]
+
+
 def test_class_filter_and_zero_detections(ws, tmp_path):
     only = [d.cls for r in explain(ws / 'w.pt', images(ws)[0], classes=[2], **KW) for d in r.detections]
     assert only and set(only) == {2}

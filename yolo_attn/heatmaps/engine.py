@@ -34,7 +34,7 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..errors import UserError
 from .packing import Windows, gradients_to, pack, packable
-from .targets import TARGETS
+from .targets import TARGETS, head_row
 
 METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
            'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
@@ -105,10 +105,13 @@ def energy_in_box(cam: np.ndarray, box) -> float:
     return min(inside / total, 1.0) if total > 0 else 0.0
 
 
-def _keep(store: dict, index: int, module, inputs, output):
+def _keep(store: dict, index: int, first: bool, module, inputs, output):
     """Forward hook: keep a target layer's output, and make autograd record from there on. Layers
     before the first target run without a graph (nothing is differentiated with respect to them),
-    which saves the memory and bookkeeping of the backbone's graph."""
+    which saves the memory and bookkeeping of the backbone's graph -- also when the weights require
+    grad, as those of a model fused by yolov5 from trainable weights do (they are not even leaves)."""
+    if first:
+        torch.set_grad_enabled(True)  # inside the caller's no_grad(), which restores the mode on exit
     if not output.requires_grad:
         output.requires_grad_(True)
     store[index] = output
@@ -145,9 +148,10 @@ class HeatmapEngine:
         from yolov5.utils.general import scale_boxes
         from yolov5.utils.segment.general import scale_image
         acts = {}
-        hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i)) for i in self.layers]
+        first = min(self.layers)
+        hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i, i == first)) for i in self.layers]
         try:
-            with torch.enable_grad():  # the graph starts at the target layers (see _keep)
+            with torch.no_grad():  # until the first target layer, which turns recording on (see _keep)
                 pred, raw = self.model(im.detach())
         finally:
             for h in hooks:
@@ -161,7 +165,7 @@ class HeatmapEngine:
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
             where = [locate(int(i), self.detect.na, grids) for i in rows]
-            maps = self.maps_for(pred[b], activations, b, det, rows, im.shape[2:], where, grids)
+            maps = self.maps_for(raw, activations, b, det, rows, im.shape[2:], where)
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
                 level, anchor, cell = where[k]
@@ -178,22 +182,26 @@ class HeatmapEngine:
             results.append(result)
         return results
 
-    def maps_for(self, pred_b, activations, b, det, rows, size, where, grids) -> list[np.ndarray]:
+    def maps_for(self, raw, activations, b, det, rows, size, where) -> list[np.ndarray]:
         """Letterbox-space maps (H, W) of image ``b``'s detections.
 
-        Detections are packed into groups that share one backward (``packing``); the gradients of at
+        Each score is read from its own head's raw output (``head_row``), so a backward runs through
+        that head only. Detections are packed into groups that share one backward (``packing``); the gradients of at
         most ``chunk`` groups are held at a time, and grad-cam weighs at most ``chunk`` detections
         at a time."""
         n = len(det)
         maps = [None] * n
         target_cls = TARGETS[self.target]
-        targets = [target_cls(rows[k], det[k, 5]) for k in range(n)]
+        targets = [target_cls(rows[k], det[k, 5]) for k in range(n)]  # on the predictions, for grad-cam
+        scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in range(n)] \
+            if self.cam.uses_gradients else []
         levels = [w[0] for w in where]
         groups, windows = [[k] for k in range(n)], None
         if self.cam.uses_gradients and self.pack and n > 1:
+            grids = [tuple(r.shape[2:4]) for r in raw]
             key = (tuple(grids), tuple(a.shape[1:] for a in activations))
             if self._windows is None or self._windows[0] != key:
-                self._windows = key, Windows.probe(pred_b, activations, b, grids, self.detect.na)
+                self._windows = key, Windows.probe(raw, activations, b)
             probe = self._windows[1]
             windows = [probe.of(level, cell) for level, _, cell in where]
             groups = pack(windows, probe.shapes, sorted(range(n), key=lambda k: -levels[k]))
@@ -201,36 +209,40 @@ class HeatmapEngine:
             batch = range(first, min(first + self.chunk, len(groups)))
             grads = []
             if self.cam.uses_gradients:
-                grads = self.gradients([torch.stack([targets[k](pred_b) for k in groups[g]]).sum() for g in batch],
+                grads = self.gradients([torch.stack([scores[k] for k in groups[g]]).sum() for g in batch],
                                        activations, b)
             members = [(i, k) for i, g in enumerate(batch) for k in groups[g]]
             for start in range(0, len(members), self.chunk):
                 part = members[start:start + self.chunk]
-                mine = [self._own_gradient(grads, i, windows[k] if len(groups[batch[i]]) > 1 else None)
-                        for i, k in part] if grads else []
+                mine = self._member_gradients(grads, [(i, windows[k] if len(groups[batch[i]]) > 1 else None)
+                                                      for i, k in part]) if grads else []
                 for k, cam in zip([k for _, k in part], self.cams([targets[k] for _, k in part], activations, b,
-                                                                   [list(t) for t in zip(*mine)], size)):
+                                                                   mine, size)):
                     maps[k] = cam
         return maps
 
     @staticmethod
-    def _own_gradient(grads, i, window):
-        """Row ``i`` of a group's gradients; restricted to one member's windows when the group is shared."""
-        if window is None:
-            return [g[i] for g in grads]
+    def _member_gradients(grads, members) -> list:
+        """Per target layer, the (n, C, H, W) gradients of ``members`` -- ``(i, windows)``: row ``i``
+        of the groups' gradients, restricted to the member's windows when its group is shared."""
         out = []
-        for g, w in zip(grads, window):
-            own = torch.zeros_like(g[i])
-            if w is not None:
-                own[:, w[0]:w[1], w[2]:w[3]] = g[i][:, w[0]:w[1], w[2]:w[3]]
-            out.append(own)
+        for j, g in enumerate(grads):
+            stacked = torch.zeros((len(members), *g[0].shape), dtype=g[0].dtype)
+            for r, (i, window) in enumerate(members):
+                if window is None:
+                    stacked[r] = g[i]
+                elif window[j] is not None:
+                    y0, y1, x0, x1 = window[j]
+                    stacked[r, :, y0:y1, x0:x1] = g[i][:, y0:y1, x0:x1]
+            out.append(stacked)
         return out
 
     def cams(self, targets, activations, b, grads, size):
-        """pytorch-grad-cam's weighting, ReLU, scaling and layer aggregation for these detections."""
+        """pytorch-grad-cam's weighting, ReLU, scaling and layer aggregation for these detections;
+        ``grads``: per target layer, their (n, C, H, W) gradients (empty for gradient-free methods)."""
         n = len(targets)
         self.cam.activations_and_grads.activations = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
-        self.cam.activations_and_grads.gradients = [torch.stack(g) for g in grads]
+        self.cam.activations_and_grads.gradients = grads
         size_probe = torch.empty(1, 1, 1, 1).expand(n, 3, *size)  # grad-cam reads the target size only
         try:
             return self.cam.aggregate_multi_layers(self.cam.compute_cam_per_layer(size_probe, targets, False))

@@ -48,14 +48,19 @@ def packable(model, layers) -> bool:
 
 
 def gradients_to(scores, activations, b: int) -> list:
-    """Per target layer, d score_k / d activation of image ``b`` stacked over k, zeros where a layer
-    does not affect a score. One ``autograd.grad`` per score (the graph is kept)."""
+    """Per target layer, the list over k of d score_k / d activation of image ``b`` (C, H, W); one
+    shared zero tensor where a layer does not affect a score. One ``autograd.grad`` per score (the
+    graph is kept); nothing is stacked, so the caller copies only what it keeps."""
     out = [[] for _ in activations]
+    zeros = [None] * len(activations)
     for score in scores:
         for j, (g, a) in enumerate(zip(torch.autograd.grad(score, activations, retain_graph=True, allow_unused=True),
                                        activations)):
-            out[j].append(torch.zeros_like(a[b]) if g is None else g[b])
-    return [torch.stack(g) for g in out]
+            if g is None:
+                zeros[j] = torch.zeros_like(a[b]) if zeros[j] is None else zeros[j]
+                g = zeros[j][None].expand(a.shape)
+            out[j].append(g[b])
+    return out
 
 
 class Windows:
@@ -65,17 +70,15 @@ class Windows:
         self.extents, self.grids, self.shapes = extents, grids, shapes
 
     @classmethod
-    def probe(cls, pred_b, activations, b: int, grids: list, na: int) -> 'Windows':
-        """One backward per head level: a random positive mix of every output at its central cell
-        (all anchors), differentiated with respect to each target activation."""
+    def probe(cls, raw, activations, b: int) -> 'Windows':
+        """One backward per head level: a random positive mix of every raw output of that head
+        (``raw[level]``: B, na, ny, nx, 5 + nc) at its central cell, all anchors, differentiated
+        with respect to each target activation."""
         gen = torch.Generator().manual_seed(0)
-        probes, offset = [], 0
-        for ny, nx in grids:
-            cy, cx = ny // 2, nx // 2
-            rows = [offset + a * ny * nx + cy * nx + cx for a in range(na)]
-            w = torch.rand(len(rows), pred_b.shape[-1], generator=gen, dtype=pred_b.dtype) + 0.5
-            probes.append((pred_b[rows] * w).sum())
-            offset += na * ny * nx
+        probes, grids = [], [tuple(r.shape[2:4]) for r in raw]
+        for r, (ny, nx) in zip(raw, grids):
+            cell = r[b, :, ny // 2, nx // 2]
+            probes.append((cell * (torch.rand(cell.shape, generator=gen, dtype=cell.dtype) + 0.5)).sum())
         grads = gradients_to(probes, activations, b)
         shapes = [tuple(a.shape[2:]) for a in activations]
         extents = {}

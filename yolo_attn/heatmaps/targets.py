@@ -63,3 +63,14 @@ class PredictionsOnly(torch.nn.Module):
 
 
 TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
+
+
+def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.Tensor:
+    """One raw prediction as a (1, 5 + nc) ``pred`` whose objectness and class columns equal
+    ``Detect``'s (yolov5 7.0 computes them as the sigmoid of its head's raw output, ``raw[level]``
+    of shape (B, na, ny, nx, 5 + nc)); the box columns are left undecoded, and no target reads them.
+
+    A target applied to this row (``index`` 0) gives the same number as on the concatenated
+    predictions, but its graph reaches back through that head only: differentiating a score read
+    from the concatenation also runs the other heads' backward, on zeros."""
+    return raw[level][b, anchor, cell[0], cell[1]].sigmoid()[None]
