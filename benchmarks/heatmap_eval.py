@@ -3,15 +3,16 @@
 
 (a) Always: time deletion + insertion (``Perturber.curves``: 2 x (steps - 1) perturbed images per
 detection plus the image and the all-baseline image, one forward per ``--batch``) for one 320x320
-shapes image with K = 1 and K = 4 detections on the CPU; median of ``--repeats`` runs after one
+shapes image with K = ``--ks`` detections on the CPU; median of ``--repeats`` runs after one
 warm-up. The work does not depend on the map's content or the weights, so without ``--weights``
-a random-init yolov5n and random maps are timed.
+a random-init ``--cfg`` (default yolov5n-cbam, the demo model's architecture) and random maps are timed.
 
 (b) With ``--weights W --data D``: ``heatmap-eval`` across the methods (gradcam, gradcam++,
 xgradcam, hirescam, elementwise, layercam, eigencam) and a Markdown table: pointing game %,
-energy-based pointing game, deletion AUC, insertion AUC, sanity-check rank correlation and verdict.
+energy-based pointing game, deletion AUC, insertion AUC, sanity-check rank correlation and verdict,
+and the wall time of deletion + insertion per real image (``heatmap-eval``'s own timing).
 
-    python benchmarks/heatmap_eval.py [--repeats 5] [--steps 20] [--batch 32] [--threads 2]
+    python benchmarks/heatmap_eval.py [--repeats 5] [--steps 20] [--batch 8] [--threads 2]
     python benchmarks/heatmap_eval.py --weights runs/demo/exp/train/weights/best.pt --data data/shapes.yaml \\
         --imgsz 320 [--max-images 64] [--skip-timing]
 """
@@ -40,14 +41,14 @@ def timing(opt):
         model = load_model(opt.weights)
     else:
         torch.manual_seed(0)
-        model = build_model('yolov5n', nc=5).fuse().eval()
+        model = build_model(opt.cfg, nc=5).fuse().eval()
     with tempfile.TemporaryDirectory() as tmp:
         generate_shapes(Path(tmp) / 'ds', n_train=1, n_val=1, imgsz=320, seed=0, progress=False)
         im0 = cv2.imread(str(next((Path(tmp) / 'ds' / 'images' / 'val').glob('*.jpg'))))
     rng = np.random.default_rng(0)
     p = Perturber(model, 320, steps=opt.steps, baseline=opt.baseline, batch=opt.batch)
     rows = []
-    for k in (1, 4):
+    for k in opt.ks:
         targets = [(rng.random(im0.shape[:2]).astype(np.float32), int(rng.integers(5)), [80.0, 80.0, 200.0, 220.0])
                    for _ in range(k)]
         p.curves(im0, targets)  # warm-up
@@ -58,7 +59,7 @@ def timing(opt):
             times.append(time.perf_counter() - t)
         rows.append((k, statistics.median(times), min(times), max(times)))
     print(f'\ndeletion + insertion, one 320x320 image, {opt.steps} steps, batch {opt.batch}, baseline {opt.baseline}, '
-          f'{torch.get_num_threads()} torch threads, {"weights " + opt.weights if opt.weights else "random yolov5n"}, '
+          f'{torch.get_num_threads()} torch threads, {"weights " + opt.weights if opt.weights else "random " + opt.cfg}, '
           f'median of {opt.repeats}:\n')
     print('| detections | perturbed images | median s | min s | max s | s per detection |')
     print('|---:|---:|---:|---:|---:|---:|')
@@ -80,6 +81,11 @@ def methods_table(opt):
             print(f"| {s['method']} | {s['detections']} | {s['pointing_game']:.1f} | {s['energy_pg']:.3f} | "
                   f"{s['deletion_auc']:.3f} | {s['insertion_auc']:.3f} | {s.get('sanity_rho', float('nan')):.2f} | "
                   f"{s.get('sanity', '')} |")
+    t = out['curve_timing']
+    if t:
+        print(f"\ndeletion + insertion per image and method ({t['images']} runs): median {t['median_s']:.2f} s, "
+              f"max {t['max_s']:.2f} s, {t['per_detection_s']:.2f} s per matched detection, up to {t['max_detections']} "
+              f"matched detections in an image, {100 * t['share_within_2s']:.0f} % of the runs within 2 s")
 
 
 def main():
@@ -92,10 +98,12 @@ def main():
     ap.add_argument('--methods', nargs='+', default=METHODS)
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--baseline', default='blur')
-    ap.add_argument('--batch', type=int, default=32)
+    ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--max-images', type=int, default=None)
     ap.add_argument('--sanity-max', type=int, default=100)
     ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--ks', type=int, nargs='+', default=[1, 4, 5, 8], help='detections per timed image')
+    ap.add_argument('--cfg', default='yolov5n-cbam', help='architecture timed without --weights')
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch decides)')
     ap.add_argument('--skip-timing', action='store_true')
     ap.add_argument('--project', default='runs/heatmap-eval')

@@ -2,6 +2,7 @@
 heatmap-eval and heatmap-compare end to end, bad input."""
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from conftest import SHAPES_NAMES, WS_IMGSZ, random_detector, run_cli
 from yolo_attn.cli import main
 from yolo_attn.evaluation import auc, energy_pointing_game, pointing_game
 from yolo_attn.evaluation.matching import greedy_match
-from yolo_attn.evaluation.perturb import Perturber, baseline_image, perturbed, saliency_order, step_counts
+from yolo_attn.evaluation.perturb import (Perturber, baseline_image, channels_last_copy, perturbed, perturbed_steps,
+                                         saliency_order, step_counts)
 from yolo_attn.evaluation.sanity import RandomisedMaps, randomized_copy, rank_correlation, verdict
 from yolo_attn.heatmaps import explain, load_model
 
@@ -74,6 +76,12 @@ def test_perturbation_order_and_ends():
     top = cam >= np.sort(cam.ravel())[-12]
     assert np.array_equal(changed, top)  # exactly the 12 most salient pixels are gone
     assert np.array_equal((perturbed(im, base, order, 12, insert=True) != base).any(-1), top)
+    counts = step_counts(n, 4)
+    for insert in (False, True):  # the incremental images Perturber runs are the same images
+        steps = list(perturbed_steps(im, base, order, counts, insert))
+        assert len(steps) == len(counts)
+        for k, image in zip(counts, steps):
+            assert np.array_equal(image, perturbed(im, base, order, k, insert))
     blur = baseline_image(im, 'blur')
     assert blur.shape == im.shape and not np.array_equal(blur, im)
     assert not baseline_image(im, 'black').any()
@@ -101,6 +109,21 @@ def independent_score(model, image_path, cls, box):
     boxes = scale_boxes(x.shape[2:], det[:, :4], im0.shape).round()
     iou = box_iou(torch.tensor([box], dtype=boxes.dtype), boxes)[0]
     return float(det[iou > 0.5, 4].max()) if (iou > 0.5).any() else 0.0
+
+
+def test_channels_last_copy_predicts_the_same_and_leaves_the_model_alone():
+    from yolo_attn.demo import pretrained_weights
+    model = load_model(pretrained_weights())  # trained weights: random ones amplify float rounding
+    fast = channels_last_copy(model)
+    convs = [(a, b) for a, b in zip(model.modules(), fast.modules()) if isinstance(a, torch.nn.Conv2d)]
+    assert convs and all(a.weight.is_contiguous() and not a.weight.is_contiguous(memory_format=torch.channels_last)
+                         for a, _ in convs if a.weight.shape[-1] > 1)
+    assert all(b.weight.is_contiguous(memory_format=torch.channels_last) for _, b in convs)
+    x = torch.rand(2, 3, 320, 320, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref, out = model(x)[0], fast(x.contiguous(memory_format=torch.channels_last))[0]
+    torch.testing.assert_close(out[..., 4:], ref[..., 4:], atol=1e-5, rtol=0)  # scores
+    torch.testing.assert_close(out[..., :4], ref[..., :4], atol=1e-3, rtol=0)  # boxes, pixels
 
 
 def test_deletion_of_everything_gives_the_empty_image_score(ws, tmp_path):
@@ -208,6 +231,12 @@ def test_eval_cli_end_to_end(ws, tmp_path):
     png = cv2.imread(str(save / 'curves.png'))
     assert png is not None and png.shape[0] > 100
     assert '| elementwise | all | all |' in out.stdout and 'sanity check eigencam:' in out.stdout
+    images = len(list((ds / 'images' / 'val').glob('*.jpg')))
+    timing = re.search(r'deletion \+ insertion per image: median ([\d.]+) s, max ([\d.]+) s .* up to (\d+) in an image',
+                       out.stdout)
+    assert timing and 0 < float(timing[1]) <= float(timing[2])
+    per_image = [sum(r['image'] == i for r in rows if r['method'] == 'eigencam') for i in {r['image'] for r in rows}]
+    assert int(timing[3]) == max(per_image) and images >= len(per_image)
 
 
 def test_compare_two_models_writes_panels(ws, tmp_path):

@@ -78,7 +78,7 @@ def panel(image, dets, labels, context=1.0, full_image=False, line_width=None) -
 
 
 def run(weights=(), source='data/images', imgsz=640, method='elementwise', target='score', layers=None,
-        conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=32,
+        conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
         max_images=None, context=1.0, full_image=False, line_thickness=None, device='cpu',
         project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
     """Compare the heatmaps of two or more models on the same images; write panels and tables."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 import numpy as np
 from tqdm import tqdm
@@ -78,7 +79,8 @@ def explain_each(model, files, method, opts):
 def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, list, list, dict]:
     """Rows of one method's matched detections, the (trained, random) map pairs, and counts."""
     randomised = RandomisedMaps(model, method, opts['target'], opts['layers']) if sanity_max else None
-    rows, trained_maps, random_maps, counts = [], [], [], {'detections': 0, 'ground_truth': 0}
+    rows, trained_maps, random_maps = [], [], []
+    counts = {'detections': 0, 'ground_truth': 0, 'curve_seconds': [], 'curve_detections': []}
     results = explain_each(model, images, method, opts)
     for image in tqdm(results, total=len(images), desc=f'heatmap-eval {method}', unit='image'):
         gt_cls, gt_boxes = read_labels(image.path, image.shape)
@@ -88,7 +90,10 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
         pairs = greedy_match([d.box for d in dets], [d.cls for d in dets], [d.score for d in dets], gt_boxes, gt_cls,
                              opts['match_iou'])
         matched = [(dets[i], gt_boxes[j], iou) for i, (j, iou) in sorted(pairs.items())]
+        start = time.perf_counter()
         curves = perturber.curves(image.image, [(d.map, d.cls, d.box) for d, _, _ in matched])
+        counts['curve_seconds'].append(time.perf_counter() - start)  # deletion + insertion of this image
+        counts['curve_detections'].append(len(matched))
         checked = [d for d, _, _ in matched][:max(sanity_max - len(trained_maps), 0)] if randomised else []
         other = randomised(perturber.letterbox(image.image)[None], image.image, checked) if checked else []
         for k, ((det, gt_box, iou), c) in enumerate(zip(matched, curves)):
@@ -104,7 +109,7 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
 
 
 def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, method='elementwise', target='score',
-        layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=32,
+        layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
         max_images=None, sanity=True, sanity_threshold=THRESHOLD, sanity_max=100, device='cpu',
         project='runs/heatmap-eval', name='exp', exist_ok=False) -> dict:
     """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
@@ -118,9 +123,11 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
     save_dir = new_run_dir(project, name, exist_ok)
     opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
-    rows, verdicts, curves, counts = [], [], {}, {}
+    rows, verdicts, curves, counts, seconds, per_image = [], [], {}, {}, [], []
     for m in methods:
         method_rows, a, b, counts = evaluate_method(model, images, m, perturber, opts, sanity_max if sanity else 0)
+        seconds += counts['curve_seconds']
+        per_image += counts['curve_detections']
         rows += method_rows
         curves[m] = tuple(np.array([[r[f'{kind}_{k}'] for k in range(steps + 1)] for r in method_rows]).reshape(
             -1, steps + 1) for kind in ('deletion', 'insertion'))
@@ -146,9 +153,25 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
     print(report.markdown(summary, columns))
     for v in verdicts:
         print(f'sanity check {v.method}: {v.reason}')
+    timing = curve_timing(seconds, per_image)
+    if timing:
+        print(f"deletion + insertion per image: median {timing['median_s']:.2f} s, max {timing['max_s']:.2f} s "
+              f"({timing['per_detection_s']:.2f} s per matched detection, up to {timing['max_detections']} in an image; "
+              f"{100 * timing['share_within_2s']:.0f} % of the images within 2 s)")
     print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png')
     return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in verdicts],
-            'matched': len(rows)}
+            'matched': len(rows), 'curve_timing': timing}
+
+
+def curve_timing(seconds: list, detections: list) -> dict:
+    """Wall time of deletion + insertion per image and method, and the matched detections it covered."""
+    if not seconds:
+        return {}
+    n = sum(detections)
+    return {'images': len(seconds), 'median_s': float(np.median(seconds)), 'max_s': float(max(seconds)),
+            'per_detection_s': float(sum(seconds) / n) if n else float('nan'),
+            'max_detections': max(detections) if detections else 0,
+            'share_within_2s': float(np.mean(np.asarray(seconds) <= 2.0))}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

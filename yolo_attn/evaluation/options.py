@@ -43,7 +43,7 @@ def add_common(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument('--steps', type=int, default=20, help='deletion/insertion steps (pixels perturbed in equal shares)')
     p.add_argument('--baseline', default='blur', choices=BASELINES,
                    help='what deleted pixels become and insertion starts from')
-    p.add_argument('--batch', type=int, default=32, help='perturbed images per forward pass')
+    p.add_argument('--batch', type=int, default=8, help='perturbed images per forward pass')
     p.add_argument('--max-images', type=int, default=None, help='only the first N images')
     p.add_argument('--device', default='cpu', help='cpu or cuda device, i.e. 0')
     p.add_argument('--project', default=project, help='save to project/name')

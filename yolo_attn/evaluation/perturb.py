@@ -9,7 +9,7 @@ For a detection with class ``c``, box ``b`` and map ``m`` (original image size):
   itself; the last step of deletion and step 0 of insertion are the all-baseline image, whose score
   is the *empty-image score*;
 * each perturbed image goes through the model as detect.py would see it (yolov5's ``letterbox``,
-  one forward per batch of ``batch`` images, boxes back to the original image with ``scale_boxes``);
+  one forward per batch of ``batch`` images -- channels-last, see ``channels_last_copy`` --, boxes back to the original image with ``scale_boxes``);
 * its score is the highest confidence among the predictions labelled ``c`` whose IoU with ``b``
   exceeds 0.5 (yolov5's ``box_iou``), 0 when there is none, divided by the score of the unperturbed
   image (the *starting score*). Predictions are labelled and scored as yolov5's single-label NMS
@@ -62,9 +62,37 @@ def perturbed(im0, base, order, n, insert=False) -> np.ndarray:
     """``im0`` with its ``n`` most salient pixels deleted (baseline's pixels) or, with ``insert``,
     the baseline image with those pixels taken from ``im0``."""
     src, dst = (im0, base) if insert else (base, im0)
-    out = dst.copy().reshape(-1, dst.shape[-1] if dst.ndim == 3 else 1)
-    out[order[:n]] = src.reshape(out.shape)[order[:n]]
-    return out.reshape(dst.shape)
+    mask = np.zeros(dst.shape[0] * dst.shape[1], bool)
+    mask[order[:n]] = True
+    mask = mask.reshape(dst.shape[:2] + (1,) * (dst.ndim - 2))
+    return np.where(mask, src, dst)
+
+
+def perturbed_steps(im0, base, order, counts, insert=False):
+    """``perturbed(im0, base, order, n, insert)`` for each ``n`` of the increasing ``counts``, built
+    incrementally: each image adds only the pixels ranked between the previous count and its own."""
+    src, dst = (im0, base) if insert else (base, im0)
+    flat_src = src.reshape(dst.shape[0] * dst.shape[1], -1)
+    current, done = dst.copy().reshape(flat_src.shape), 0
+    for n in counts:
+        idx = order[done:n]
+        current[idx] = flat_src[idx]
+        done = n
+        yield current.reshape(dst.shape).copy()
+
+
+def channels_last_copy(model):
+    """A copy of ``model`` whose convolution weights are stored channels-last (NHWC), the layout
+    oneDNN convolves fastest on the CPU (measured on yolov5n-cbam at 320, batch 8: 7.6 vs 11.2 ms
+    per image); same predictions up to float rounding. A copy, so the caller's model -- also used
+    for the gradients of the heatmaps -- keeps its layout. (``model.to(memory_format=...)`` is not
+    used: it also converts ``Detect``'s 5-D grids, which have no channels-last form.)"""
+    import copy
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
+    return model
 
 
 @dataclass
@@ -86,12 +114,12 @@ class Curves:
 class Perturber:
     """Deletion/insertion for the detections of one image at a time (see the module docstring)."""
 
-    def __init__(self, model, imgsz=640, steps=20, baseline='blur', batch=32, match_iou=0.5, score_floor=0.001):
+    def __init__(self, model, imgsz=640, steps=20, baseline='blur', batch=8, match_iou=0.5, score_floor=0.001):
         from yolov5.utils.general import check_img_size
         if steps < 1:
             raise ValueError('steps must be at least 1')
         baseline_image(np.zeros((1, 1, 3), np.uint8), baseline)  # validates the name
-        self.model, self.stride = model.eval(), int(model.stride.max())
+        self.model, self.stride = channels_last_copy(model).eval(), int(model.stride.max())
         self.imgsz = check_img_size(imgsz, s=self.stride)
         self.device = next(model.parameters()).device
         self.steps, self.baseline, self.batch, self.match_iou = steps, baseline, max(int(batch), 1), match_iou
@@ -119,6 +147,7 @@ class Perturber:
         from yolov5.utils.general import scale_boxes, xywh2xyxy
         from yolov5.utils.metrics import box_iou
         x = torch.stack([self.letterbox(im) for im, _ in jobs]).to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
         pred = self.model(x)[0].float()
         result = []
         for (im, targets), p in zip(jobs, pred):
@@ -149,8 +178,8 @@ class Perturber:
         def jobs():
             for (cls, box), order in zip(boxes, orders):
                 for insert in (False, True):
-                    for n in counts:
-                        yield perturbed(im0, base, order, n, insert), [(cls, box)]
+                    for image in perturbed_steps(im0, base, order, counts, insert):
+                        yield image, [(cls, box)]
 
         middle = iter(s[0] for s in self.scores(jobs()))
         out = []
