@@ -4,8 +4,8 @@
 For K = 1, 10, 20, 50 detections (random-init yolov5s, ``conf_thres=0`` and ``max_det=K`` so NMS
 keeps exactly K) this measures, in one process:
 
-* ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` of scores read from their own head to the Detect inputs, shared between
-  detections with disjoint gradient windows,
+* ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` of scores read from their own head to
+  the Detect inputs, shared between detections with disjoint gradient windows,
   pytorch-grad-cam weighting), no file writing;
 * reference: the users' script (../shared/NOTES.md): one forward, then per prediction
   ``model.zero_grad()`` + ``backward(retain_graph=True)`` through the whole model (parameters

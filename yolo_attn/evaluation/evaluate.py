@@ -156,7 +156,8 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
     timing = curve_timing(seconds, per_image)
     if timing:
         print(f"deletion + insertion per image: median {timing['median_s']:.2f} s, max {timing['max_s']:.2f} s "
-              f"({timing['per_detection_s']:.2f} s per matched detection, up to {timing['max_detections']} in an image; "
+              f"({timing['per_detection_s']:.2f} s per matched detection, "
+              f"up to {timing['max_detections']} in an image; "
               f"{100 * timing['share_within_2s']:.0f} % of the images within 2 s)")
     print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png')
     return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in verdicts],

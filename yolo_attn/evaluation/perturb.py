@@ -9,7 +9,8 @@ For a detection with class ``c``, box ``b`` and map ``m`` (original image size):
   itself; the last step of deletion and step 0 of insertion are the all-baseline image, whose score
   is the *empty-image score*;
 * each perturbed image goes through the model as detect.py would see it (yolov5's ``letterbox``,
-  one forward per batch of ``batch`` images -- channels-last, see ``channels_last_copy`` --, boxes back to the original image with ``scale_boxes``);
+  one forward per batch of ``batch`` images, in a channels-last copy of the model -- see
+  ``channels_last_copy`` --, boxes back to the original image with ``scale_boxes``);
 * its score is the highest confidence among the predictions labelled ``c`` whose IoU with ``b``
   exceeds 0.5 (yolov5's ``box_iou``), 0 when there is none, divided by the score of the unperturbed
   image (the *starting score*). Predictions are labelled and scored as yolov5's single-label NMS

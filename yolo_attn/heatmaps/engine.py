@@ -186,9 +186,9 @@ class HeatmapEngine:
         """Letterbox-space maps (H, W) of image ``b``'s detections.
 
         Each score is read from its own head's raw output (``head_row``), so a backward runs through
-        that head only. Detections are packed into groups that share one backward (``packing``); the gradients of at
-        most ``chunk`` groups are held at a time, and grad-cam weighs at most ``chunk`` detections
-        at a time."""
+        that head only. Detections are packed into groups that share one backward (``packing``); the
+        gradients of at most ``chunk`` groups are held at a time, and grad-cam weighs at most
+        ``chunk`` detections at a time."""
         n = len(det)
         maps = [None] * n
         target_cls = TARGETS[self.target]
