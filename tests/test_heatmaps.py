@@ -158,6 +158,25 @@ def test_unusual_images(ws, tmp_path):
         assert all(d.map.shape == r.shape for d in r.detections)
 
 
+def test_sources_video_list_and_glob(ws, tmp_path):
+    """The inputs detect.py takes: a video (every ``vid_stride``-th frame), a .txt list, a glob."""
+    files = images(ws)
+    frame = cv2.imread(str(files[0]))
+    video = tmp_path / 'clip.mp4'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), 5, frame.shape[1::-1])
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    frames = list(explain(ws / 'w.pt', video, vid_stride=2, **KW))
+    assert len(frames) == 3 and all(r.path == str(video) and r.shape == frame.shape[:2] for r in frames)
+    assert all(r.detections for r in frames)
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{files[0]}\n{files[2]}\n')
+    assert [Path(r.path).name for r in explain(ws / 'w.pt', listing, **KW)] == [files[0].name, files[2].name]
+    pattern = str(ws / 'ds' / 'images' / 'val' / '*.jpg')
+    assert sorted(Path(r.path).name for r in explain(ws / 'w.pt', pattern, **KW)) == [f.name for f in files]
+
+
 def test_bad_input_lines(ws, cli):
     out = cli('heatmap', '--weights', 'w.pt', '--source', 'nowhere', cwd=ws)
     assert out.returncode == 2 and 'nowhere' in out.stderr.strip().splitlines()[-1]
