@@ -10,7 +10,7 @@ a random-init ``--cfg`` (default yolov5n-cbam, the demo model's architecture) an
 (b) With ``--weights W --data D``: ``heatmap-eval`` across the methods (gradcam, gradcam++,
 xgradcam, hirescam, elementwise, layercam, eigencam) and a Markdown table: pointing game %,
 energy-based pointing game, deletion AUC, insertion AUC, sanity-check rank correlation and verdict,
-and the wall time of deletion + insertion per real image (``heatmap-eval``'s own timing).
+and (printed by ``heatmap-eval`` itself) the wall time of deletion + insertion per real image.
 
     python benchmarks/heatmap_eval.py [--repeats 5] [--steps 20] [--batch 8] [--threads 2]
     python benchmarks/heatmap_eval.py --weights runs/demo/exp/train/weights/best.pt --data data/shapes.yaml \\
@@ -81,11 +81,6 @@ def methods_table(opt):
             print(f"| {s['method']} | {s['detections']} | {s['pointing_game']:.1f} | {s['energy_pg']:.3f} | "
                   f"{s['deletion_auc']:.3f} | {s['insertion_auc']:.3f} | {s.get('sanity_rho', float('nan')):.2f} | "
                   f"{s.get('sanity', '')} |")
-    t = out['curve_timing']
-    if t:
-        print(f"\ndeletion + insertion per image and method ({t['images']} runs): median {t['median_s']:.2f} s, "
-              f"max {t['max_s']:.2f} s, {t['per_detection_s']:.2f} s per matched detection, up to {t['max_detections']} "
-              f"matched detections in an image, {100 * t['share_within_2s']:.0f} % of the runs within 2 s")
 
 
 def main():

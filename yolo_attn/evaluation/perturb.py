@@ -62,16 +62,13 @@ def step_counts(n_pixels: int, steps: int) -> list[int]:
 def perturbed(im0, base, order, n, insert=False) -> np.ndarray:
     """``im0`` with its ``n`` most salient pixels deleted (baseline's pixels) or, with ``insert``,
     the baseline image with those pixels taken from ``im0``."""
-    src, dst = (im0, base) if insert else (base, im0)
-    mask = np.zeros(dst.shape[0] * dst.shape[1], bool)
-    mask[order[:n]] = True
-    mask = mask.reshape(dst.shape[:2] + (1,) * (dst.ndim - 2))
-    return np.where(mask, src, dst)
+    return next(perturbed_steps(im0, base, order, [n], insert))
 
 
 def perturbed_steps(im0, base, order, counts, insert=False):
     """``perturbed(im0, base, order, n, insert)`` for each ``n`` of the increasing ``counts``, built
-    incrementally: each image adds only the pixels ranked between the previous count and its own."""
+    incrementally: each image adds only the pixels ranked between the previous count and its own
+    (a single count builds the image from scratch)."""
     src, dst = (im0, base) if insert else (base, im0)
     flat_src = src.reshape(dst.shape[0] * dst.shape[1], -1)
     current, done = dst.copy().reshape(flat_src.shape), 0

@@ -56,10 +56,9 @@ def gradients_to(scores, activations, b: int) -> list:
     for score in scores:
         for j, (g, a) in enumerate(zip(torch.autograd.grad(score, activations, retain_graph=True, allow_unused=True),
                                        activations)):
-            if g is None:
-                zeros[j] = torch.zeros_like(a[b]) if zeros[j] is None else zeros[j]
-                g = zeros[j][None].expand(a.shape)
-            out[j].append(g[b])
+            if g is None and zeros[j] is None:
+                zeros[j] = torch.zeros_like(a[b])
+            out[j].append(zeros[j] if g is None else g[b])
     return out
 
 
