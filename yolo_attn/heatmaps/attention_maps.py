@@ -1,0 +1,122 @@
+"""Where each attention block itself looks: its spatial gate on the image (``--attention-maps``).
+
+Every registered attention block (``registry.BLOCKS``: the shipped ones and a user's) multiplies
+its input by a gate. A forward hook on the block keeps its input ``x`` and output ``y`` for one
+forward of the letterboxed image, and the block's **spatial gate** is read from what it did:
+
+    gate(y, x) = mean over channels c of y[c, y, x] / x[c, y, x]
+
+(entries where ``|x|`` is below ``1e-6`` of its largest value are left out of the mean). This
+is one rule for every block, without reading its internals:
+
+* CBAM (Woo et al., ECCV 2018): ``y = x * w_c * s(y, x)``, so the gate is its spatial attention
+  ``s = sigmoid(conv7x7([mean_c, max_c]))`` times the mean channel weight — the same picture;
+* CoordAtt (Hou et al., CVPR 2021): ``y = x * a_h[c, y] * a_w[c, x]``: the channel mean of its
+  h x w gate;
+* SimAM (Yang et al., ICML 2021): ``y = x * sigmoid(1 / energy)``: the channel mean of its
+  per-neuron gate (high where a neuron stands out from its channel, i.e. low energy);
+* SE and ECA gate channels only (the same weight at every position): their gate is flat and they
+  are **skipped with a note**, as is any block whose gate varies by less than ``FLAT`` across the
+  image.
+
+The gate (feature-map resolution) is upsampled to the letterboxed input with OpenCV's bilinear
+resize (as pytorch-grad-cam's ``scale_cam_image`` does for CAMs) and taken back to the original
+image by yolov5's ``scale_image`` (the letterbox undone), like the per-detection maps. The PNG
+shows it min-max normalised; the manifest keeps the gate's own range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import cv2
+import numpy as np
+import torch
+
+FLAT = 1e-4  # relative spread (max - min) / max below which a gate has no spatial structure
+SMALL_INPUT = 1e-6  # |x| below this share of max |x| is left out of the ratio
+
+
+@dataclass
+class GateMap:
+    layer: int  # index of the block in the model
+    block: str  # its class name
+    stride: int  # input pixels per feature-map cell
+    gate_min: float = float('nan')  # the gate's range at feature resolution
+    gate_max: float = float('nan')
+    map: np.ndarray | None = field(default=None, repr=False)  # float32 in [0, 1], original image size
+    note: str = ''  # why there is no map
+
+
+def attention_layers(model) -> list[int]:
+    """Indices of the model's layers that are registered attention blocks."""
+    from ..registry import BLOCKS
+    kinds = tuple(BLOCKS.values())
+    return [i for i, m in enumerate(model.model) if kinds and isinstance(m, kinds)]
+
+
+def spatial_gate(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(H, W) channel mean of ``y / x`` for one image's (C, H, W) input and output (module docstring)."""
+    x, y = x.double(), y.double()
+    valid = x.abs() > SMALL_INPUT * float(x.abs().max())
+    ratio = torch.where(valid, y / torch.where(valid, x, torch.ones_like(x)), torch.zeros_like(x))
+    count = valid.sum(0)
+    gate = ratio.sum(0) / count.clamp(min=1)
+    if (count == 0).any() and (count > 0).any():
+        gate[count == 0] = gate[count > 0].mean()  # no usable channel at that position
+    return gate
+
+
+def _keep(store: dict, index: int, module, inputs, output):
+    store[index] = (inputs[0].detach(), output.detach())
+
+
+class AttentionMaps:
+    """The spatial gates of a model's attention blocks for one original image at a time."""
+
+    def __init__(self, model, imgsz: int):
+        from yolov5.utils.general import check_img_size
+        self.model = model.eval()
+        self.stride = int(model.stride.max())
+        self.imgsz = check_img_size(imgsz, s=self.stride)
+        self.layers = attention_layers(model)
+        self.device = next(model.parameters()).device
+
+    def letterbox(self, im0: np.ndarray) -> torch.Tensor:
+        """What ``LoadImages`` feeds the model: letterboxed, RGB, CHW, float in [0, 1], batch of 1."""
+        from yolov5.utils.augmentations import letterbox
+        im = letterbox(im0, self.imgsz, stride=self.stride, auto=True)[0]
+        x = torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)[::-1])).float() / 255
+        return x[None].to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, im0: np.ndarray) -> list[GateMap]:
+        from yolov5.utils.segment.general import scale_image
+        if not self.layers:
+            return []
+        x = self.letterbox(im0)
+        store = {}
+        hooks = [self.model.model[i].register_forward_hook(partial(_keep, store, i)) for i in self.layers]
+        try:
+            self.model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        out = []
+        for i in self.layers:
+            inp, outp = store[i]
+            g = spatial_gate(inp[0], outp[0]).float().cpu().numpy()
+            item = GateMap(i, type(self.model.model[i]).__name__, round(x.shape[2] / g.shape[0]),
+                           float(g.min()), float(g.max()))
+            spread = item.gate_max - item.gate_min
+            if not spread > FLAT * max(abs(item.gate_max), abs(item.gate_min), 1e-12):
+                item.note = (f'no spatial gate: the same weight at every position (gate {item.gate_min:.4g} to '
+                             f'{item.gate_max:.4g}); a channel-only block such as SE or ECA')
+                out.append(item)
+                continue
+            norm = ((g - item.gate_min) / spread).astype(np.float32)
+            up = cv2.resize(norm, (x.shape[3], x.shape[2]), interpolation=cv2.INTER_LINEAR)
+            item.map = np.clip(scale_image(x.shape[2:], up[..., None], im0.shape)[..., 0], 0, 1).astype(np.float32)
+            out.append(item)
+        return out

@@ -1,0 +1,166 @@
+"""Figures a paper can use: a map over the image, boxes, and labels that never hide the object.
+
+* The map is blended by pytorch-grad-cam's ``show_cam_on_image`` (``alpha`` = the map's weight,
+  ``1 - image_weight``; any OpenCV colormap by name).
+* Boxes are drawn by yolov5's ``Annotator`` (``box_label``, its line width rule); the label uses
+  the same font metrics as ``Annotator``'s OpenCV branch (font scale ``lw / 3``, thickness
+  ``lw - 1``) but is placed by ``place_label``: **outside the box** — above it, else below, right,
+  left — wherever it fits in the image, and inside the box's top edge (``Annotator``'s fallback)
+  only when no outside place fits.
+* Small images are enlarged **before** anything is drawn (``scale``), so boxes and labels keep
+  their pixel size on a bigger picture instead of being blown up with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+COLORMAPS = {k[len('COLORMAP_'):].lower(): getattr(cv2, k) for k in dir(cv2) if k.startswith('COLORMAP_')}
+MISSED_COLOR = (0, 0, 255)  # BGR red
+
+
+@dataclass
+class Style:
+    """How a figure is drawn (the ``--alpha --colormap --hide-labels --hide-conf --line-thickness
+    --scale`` flags)."""
+    alpha: float = 0.5  # weight of the map over the image, 0 … 1
+    colormap: str = 'jet'
+    hide_labels: bool = False
+    hide_conf: bool = False
+    line_thickness: int | None = None  # None: yolov5's rule (0.3 % of the image's mean side, >= 2)
+    scale: float = 1.0  # output size / original size
+
+    def __post_init__(self):
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f'--alpha {self.alpha}: the map weight must be between 0 and 1')
+        if self.colormap not in COLORMAPS:
+            raise ValueError(f"--colormap {self.colormap!r}: choose from {', '.join(sorted(COLORMAPS))}")
+        if not self.scale > 0:
+            raise ValueError(f'--scale {self.scale}: must be a positive factor')
+        if self.line_thickness is not None and self.line_thickness < 1:
+            raise ValueError(f'--line-thickness {self.line_thickness}: must be at least 1 pixel')
+
+    def label(self, name: str, score: float, prefix: str = '') -> str:
+        """The label text, or '' with ``hide_labels``."""
+        if self.hide_labels:
+            return ''
+        return f'{prefix}{name}' if self.hide_conf else f'{prefix}{name} {score:.2f}'
+
+
+def enlarge(image: np.ndarray, factor: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(round(w * factor), 1), max(round(h * factor), 1)), interpolation=interpolation)
+
+
+def heat(image_bgr: np.ndarray, cam: np.ndarray | None, style: Style) -> np.ndarray:
+    """``cam`` (same size as the image, values in [0, 1]) blended over the image; the image alone
+    without a map."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+    if cam is None:
+        return np.ascontiguousarray(image_bgr.copy())
+    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    mixed = show_cam_on_image(rgb, np.clip(cam, 0, 1), use_rgb=True, colormap=COLORMAPS[style.colormap],
+                              image_weight=1 - style.alpha)
+    return np.ascontiguousarray(cv2.cvtColor(mixed, cv2.COLOR_RGB2BGR))
+
+
+def line_width(shape, style: Style) -> int:
+    """yolov5 ``Annotator``'s line width for an image of ``shape``, unless ``line_thickness`` is set."""
+    return style.line_thickness or max(round(sum(shape) / 2 * 0.003), 2)
+
+
+def place_label(box, size, shape) -> tuple[int, int, int, int]:
+    """Where a label of ``size`` (w, h) goes for ``box`` (xyxy) in an image of ``shape``: the
+    rectangle ``(x1, y1, x2, y2)``, outside the box where one fits (above, below, right, left, each
+    slid along the box's edge to stay in the image), else just inside the box's top edge."""
+    bx1, by1, bx2, by2 = (int(round(float(v))) for v in box)
+    h, w = shape[:2]
+    tw, th = size
+
+    def slide(x, length, limit):
+        return int(min(max(x, 0), max(limit - length, 0)))
+
+    x = slide(bx1, tw, w)
+    y = slide(by1, th, h)
+    candidates = [(x, by1 - th), (x, by2 + 1), (bx2 + 1, y), (bx1 - tw - 1, y)]
+    for cx, cy in candidates:
+        if cx >= 0 and cy >= 0 and cx + tw <= w and cy + th <= h:
+            return cx, cy, cx + tw, cy + th
+    return x, y, x + tw, y + th
+
+
+def draw_box(image: np.ndarray, box, label: str, color, style: Style, dashed=False) -> np.ndarray:
+    """The box (yolov5's ``Annotator``) and its label (``place_label``), drawn on ``image`` in place."""
+    from yolov5.utils.plots import Annotator
+    lw = line_width(image.shape, style)
+    if dashed:
+        _dashed_rectangle(image, box, color, lw)
+    else:
+        Annotator(image, line_width=lw).box_label(box, '', color=color)
+    if label:
+        tf = max(lw - 1, 1)
+        (tw, th), _ = cv2.getTextSize(label, 0, fontScale=lw / 3, thickness=tf)
+        x1, y1, x2, y2 = place_label(box, (tw + 2, th + 6), image.shape)
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, -1, cv2.LINE_AA)
+        cv2.putText(image, label, (x1 + 1, y2 - 3), 0, lw / 3, (255, 255, 255), thickness=tf, lineType=cv2.LINE_AA)
+    return image
+
+
+def _dashed_rectangle(image, box, color, lw, dash=6):
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+    for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
+        length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
+        for s in range(0, length, 2 * dash):
+            e = min(s + dash, length)
+            p = (a[0] + (b[0] - a[0]) * s // max(length, 1), a[1] + (b[1] - a[1]) * s // max(length, 1))
+            q = (a[0] + (b[0] - a[0]) * e // max(length, 1), a[1] + (b[1] - a[1]) * e // max(length, 1))
+            cv2.line(image, p, q, color, lw, cv2.LINE_AA)
+
+
+def scaled_box(box, factor: float, offset=(0, 0)) -> list[float]:
+    """A box xyxy moved by ``-offset`` (a crop's corner) and scaled by ``factor``."""
+    ox, oy = offset
+    return [(float(box[0]) - ox) * factor, (float(box[1]) - oy) * factor,
+            (float(box[2]) - ox) * factor, (float(box[3]) - oy) * factor]
+
+
+def overlay(image_bgr: np.ndarray, det, style: Style = Style()) -> np.ndarray:
+    """One detection: its map over the image (enlarged by ``style.scale`` first), its box and label."""
+    from yolov5.utils.plots import colors
+    vis = heat(enlarge(image_bgr, style.scale), enlarge(det.map, style.scale), style)
+    return draw_box(vis, scaled_box(det.box, style.scale), style.label(det.name, det.score), colors(det.cls, True),
+                    style)
+
+
+def overview(image_bgr: np.ndarray, detections, style: Style = Style(), cam=None) -> np.ndarray:
+    """All detections of an image, numbered, over the image (or over ``cam``, e.g. the maximum of
+    their maps, for a video frame)."""
+    from yolov5.utils.plots import colors
+    vis = heat(enlarge(image_bgr, style.scale), None if cam is None else enlarge(cam, style.scale), style)
+    for k, det in enumerate(detections):
+        draw_box(vis, scaled_box(det.box, style.scale), style.label(det.name, det.score, f'{k}: '),
+                 colors(det.cls, True), style)
+    return vis
+
+
+def tile(image_bgr: np.ndarray, window, height: int, det=None, box=None, style: Style = Style(),
+         missed: str = '') -> np.ndarray:
+    """A crop ``window`` (x1, y1, x2, y2) of the image enlarged to ``height`` pixels, then the
+    detection's map, box and label drawn at that size. Without ``det``: the image with ``box``
+    dashed in red and ``missed`` as its label (an object this model did not detect)."""
+    from yolov5.utils.plots import colors
+    x1, y1, x2, y2 = window
+    factor = height / max(y2 - y1, 1)
+    size = (max(round((x2 - x1) * factor), 1), height)
+    crop = cv2.resize(image_bgr[y1:y2, x1:x2], size, interpolation=cv2.INTER_LINEAR)
+    if det is None:
+        vis = heat(crop, None, style)
+        return draw_box(vis, scaled_box(box, factor, (x1, y1)), missed, MISSED_COLOR, style, dashed=True)
+    vis = heat(crop, cv2.resize(det.map[y1:y2, x1:x2], size, interpolation=cv2.INTER_LINEAR), style)
+    return draw_box(vis, scaled_box(det.box, factor, (x1, y1)), style.label(det.name, det.score),
+                    colors(det.cls, True), style)
