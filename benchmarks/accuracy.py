@@ -21,9 +21,9 @@ from tqdm import tqdm
 import yolo_attn  # noqa: F401
 import yolov5.val as val
 from yolo_attn.demo import pretrained_weights
-from yolo_attn.pipeline import run_script
-from yolo_attn.shapes import generate_shapes
-from yolo_attn.summary import build_model, gflops
+from yolo_attn.integration.scripts import run_script
+from yolo_attn.data.shapes import generate_shapes
+from yolo_attn.config.summary import build_model, gflops
 
 
 def main():

@@ -14,7 +14,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from yolo_attn.summary import build_model, gflops
+from yolo_attn.config.summary import build_model, gflops
 
 
 def main():

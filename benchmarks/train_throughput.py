@@ -2,7 +2,7 @@
 """Training throughput: ``yolo-attn train`` vs stock yolov5 training, same stock cfg and data, one process.
 
 Stock: yolov5's ``train.main(opt)`` with yolov5's own ``parse_model`` restored (the compat fixes stay:
-without them yolov5 7.0.14 does not run on this stack). Ours: ``yolo_attn.pipeline.run_script('train',
+without them yolov5 7.0.14 does not run on this stack). Ours: ``yolo_attn.integration.scripts.run_script('train',
 argv)`` — preflight, the plugin's parser, the secure loader. Runs alternate (stock, ours, stock, ours,
 ...); images/s is timed per epoch between yolov5's ``on_train_epoch_start`` and ``on_train_epoch_end``
 callbacks (the batch loop only, not validation), first epoch of each run skipped, median reported.
@@ -19,10 +19,10 @@ from pathlib import Path
 import yolo_attn  # noqa: F401
 import yolov5.models.yolo as yolo
 import yolov5.train as train
-from yolo_attn.configs import resolve_cfg
-from yolo_attn.install import ORIGINAL_PARSE_MODEL
-from yolo_attn.pipeline import run_script
-from yolo_attn.shapes import generate_shapes
+from yolo_attn.config.files import resolve_cfg
+from yolo_attn.integration.install import ORIGINAL_PARSE_MODEL
+from yolo_attn.integration.scripts import run_script
+from yolo_attn.data.shapes import generate_shapes
 
 EPOCHS = []
 

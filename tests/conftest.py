@@ -63,7 +63,7 @@ def random_detector(ds, seed=0, cfg='yolov5n-cbam'):
     """A random-init model with one objectness prior on all heads and calibrated BatchNorm: it
     detects (meaninglessly) on every head of the shapes images in ``ds``."""
     import torch
-    from yolo_attn.configs import load_cfg
+    from yolo_attn.config.files import load_cfg
     from yolov5.models.yolo import Model
     torch.manual_seed(seed)
     model = Model(load_cfg(cfg), nc=len(SHAPES_NAMES))
@@ -81,7 +81,7 @@ def ws(tmp_path_factory):
     """A workspace: shapes images in ``ds`` (8 train, 3 val at WS_IMGSZ) and ``w.pt``, a random-init
     yolov5n-cbam with calibrated BatchNorm (``random_detector``)."""
     import torch
-    from yolo_attn.shapes import generate_shapes
+    from yolo_attn.data.shapes import generate_shapes
     root = tmp_path_factory.mktemp('hm')
     generate_shapes(root / 'ds', n_train=8, n_val=3, imgsz=WS_IMGSZ, progress=False)
     torch.save({'model': random_detector(root / 'ds').half(), 'epoch': -1}, root / 'w.pt')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from yolo_attn.configs import resolve_cfg
+from yolo_attn.config.files import resolve_cfg
 
 
 def test_blocks_lists_signatures_and_papers(cli):

@@ -14,7 +14,7 @@ import torch
 
 import yolov5.utils.general as general
 import yolov5.utils.plots as plots
-from yolo_attn.configs import load_cfg
+from yolo_attn.config.files import load_cfg
 from yolov5.models.yolo import Model
 
 

@@ -8,8 +8,8 @@ import torch.nn as nn
 
 import yolov5.models.yolo as yolo
 from yolo_attn import ModelConfigError, register_block
-from yolo_attn.configs import load_cfg, resolve_cfg, shipped_configs
-from yolo_attn.install import ORIGINAL_PARSE_MODEL
+from yolo_attn.config.files import load_cfg, resolve_cfg, shipped_configs
+from yolo_attn.integration.install import ORIGINAL_PARSE_MODEL
 from yolov5.models.common import Conv
 
 UPSTREAM = Path(yolo.__file__).parents[1] / 'models'

@@ -25,9 +25,9 @@ def test_demo_writes_everything_into_a_new_folder(tmp_path, capsys):
 
 def test_demo_starts_from_the_shipped_checkpoint_which_loads_securely():
     """The shipped stock yolov5n (pretrained on shapes seed 1) passes the allowlist loader and has the demo's classes."""
-    from yolo_attn.checkpoints import load_checkpoint
+    from yolo_attn.integration.checkpoints import load_checkpoint
     from yolo_attn.demo import pretrained_weights
-    from yolo_attn.shapes import CLASS_NAMES
+    from yolo_attn.data.shapes import CLASS_NAMES
     ckpt = load_checkpoint(pretrained_weights())
     names = ckpt['model'].names
     assert list(names.values() if isinstance(names, dict) else names) == list(CLASS_NAMES)

@@ -11,8 +11,8 @@ import yaml
 
 import yolo_attn
 from yolo_attn import ModelConfigError, register_block
-from yolo_attn.configs import load_cfg
-from yolo_attn.install import install
+from yolo_attn.config.files import load_cfg
+from yolo_attn.integration.install import install
 from yolo_attn.registry import BLOCKS
 from yolov5.models.yolo import Model
 
@@ -66,7 +66,7 @@ def test_both_module_names_see_the_registration():
 
 def test_alias_imported_before_plugin_is_patched_too(tmp_path):
     code = ('import yolov5.models.yolo, models.yolo, yolo_attn\n'
-            'from yolo_attn.configs import load_cfg\n'
+            'from yolo_attn.config.files import load_cfg\n'
             'm = models.yolo.Model(load_cfg("yolov5n-se"))\n'
             'print(type(m.model[5]).__name__, m.stride.tolist())')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from yolo_attn.checkpoints import load_checkpoint
+from yolo_attn.integration.checkpoints import load_checkpoint
 
 def train_args(epochs=2):
     return ['--epochs', str(epochs), '--batch-size', '8', '--imgsz', '128', '--device', 'cpu', '--workers', '0',

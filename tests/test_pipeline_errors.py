@@ -7,8 +7,8 @@ import torch
 
 from conftest import run_cli
 from yolo_attn.cli import main
-from yolo_attn.configs import load_cfg
-from yolo_attn.shapes import generate_shapes
+from yolo_attn.config.files import load_cfg
+from yolo_attn.data.shapes import generate_shapes
 from yolov5.models.yolo import Model
 
 
@@ -75,7 +75,7 @@ def test_cfg_with_unknown_block(ws, monkeypatch, capsys):
 
 
 def load_cfg_text(name):
-    from yolo_attn.configs import resolve_cfg
+    from yolo_attn.config.files import resolve_cfg
     return resolve_cfg(name).read_text()
 
 

@@ -1,4 +1,4 @@
-"""Tests for the synthetic shapes dataset generator (yolo_attn/shapes.py)."""
+"""Tests for the synthetic shapes dataset generator (yolo_attn/data/shapes.py)."""
 from pathlib import Path
 
 import cv2
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_attn.shapes import CLASS_NAMES, generate_shapes
+from yolo_attn.data.shapes import CLASS_NAMES, generate_shapes
 
 IMGSZ = 320
 N_TRAIN, N_VAL = 32, 8
@@ -186,7 +186,7 @@ def test_yolov5_dataloader_accepts(dataset):
 def test_repo_data_yaml_points_at_datasets_shapes_from_any_cwd(tmp_path, monkeypatch):
     import yolo_attn  # noqa: F401
     from conftest import ROOT
-    from yolo_attn.datasets import load_data_yaml
+    from yolo_attn.integration.datasets import load_data_yaml
     monkeypatch.chdir(tmp_path)
     d = load_data_yaml(ROOT / 'data' / 'shapes.yaml')
     assert Path(d['path']) == (ROOT / 'datasets' / 'shapes').resolve()

@@ -6,8 +6,8 @@ import torch
 import yaml
 
 import yolov5
-from yolo_attn.configs import load_cfg
-from yolo_attn.transfer import correspondence_intersect, intersect_by_correspondence, layer_correspondence
+from yolo_attn.config.files import load_cfg
+from yolo_attn.config.transfer import correspondence_intersect, intersect_by_correspondence, layer_correspondence
 from yolov5.models.yolo import Model
 from yolov5.utils.general import intersect_dicts
 from yolov5.utils.loss import ComputeLoss

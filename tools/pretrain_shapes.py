@@ -61,9 +61,9 @@ def main(argv=None) -> int:
     from yolov5.utils.loss import ComputeLoss
     from yolov5.utils.torch_utils import ModelEMA, smart_optimizer
 
-    from yolo_attn.configs import resolve_cfg
-    from yolo_attn.datasets import load_data_yaml
-    from yolo_attn.shapes import generate_shapes
+    from yolo_attn.config.files import resolve_cfg
+    from yolo_attn.integration.datasets import load_data_yaml
+    from yolo_attn.data.shapes import generate_shapes
 
     opt = parse_args(argv)
     out = Path(opt.out)

@@ -6,15 +6,15 @@ and so its train/val/detect/export in this process — builds YAMLs that name SE
 added with ``register_block``.
 """
 
-from . import compat
+from .integration import compat
 
 compat.apply()
 
 from . import blocks  # noqa: E402  (registers SE, CBAM)
-from . import checkpoints, datasets  # noqa: E402
+from .integration import checkpoints, datasets  # noqa: E402
 from .blocks import CBAM, SE  # noqa: E402
-from .install import install  # noqa: E402
-from .parsing import ModelConfigError  # noqa: E402
+from .integration.install import install  # noqa: E402
+from .config.parser import ModelConfigError  # noqa: E402
 from .registry import BLOCKS, register_block  # noqa: E402
 
 install()

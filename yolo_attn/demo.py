@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from .configs import project_models_dir
+from .config.files import project_models_dir
 
 # Settings of the measured demo run (README, "Demo").
 DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=20, batch=16, seed=0,
@@ -29,8 +29,8 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     import yolov5.val as val
     from yolov5.utils.general import increment_path
 
-    from .pipeline import check_weights, run_script
-    from .shapes import generate_shapes
+    from .integration.scripts import check_weights, run_script
+    from .data.shapes import generate_shapes
 
     s = {**DEMO, **overrides}
     weights = pretrained_weights() if s['weights'] == 'pretrained' else s['weights']

@@ -45,7 +45,7 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         key = name or cls.__name__
         if not key.isidentifier():
             raise ValueError(f'block name {key!r} is not a valid identifier')
-        from .parsing import yolov5_modules
+        from .config.parser import yolov5_modules
         if key in yolov5_modules():
             raise ValueError(f'block name {key!r} is already a YOLOv5 module; register it under another name')
         old = BLOCKS.get(key)

@@ -3,12 +3,15 @@
 For every method, every image of the split goes through ``explain()`` (the same maps ``yolo-attn
 heatmap`` writes); each detection matched to a ground-truth box (``matching``: same class,
 IoU >= 0.5, greedy by score) is scored with the pointing game and energy-based pointing game
-(``metrics``), deletion and insertion curves (``perturb``) and, for the first ``sanity_max``
-matched detections, the model-randomisation sanity check (``sanity``).
+(``metrics``), deletion and insertion curves (``perturb``; steps relative to the detection's box
+by default) and, for the first ``sanity_max`` matched detections, the model-randomisation sanity
+check (``sanity``: raw and location-prior-partialled rank correlation, per head level).
 
 Outputs in a new ``runs/heatmap-eval/exp``, ``exp2``, …: ``results.csv`` (one row per method and
 matched detection, curves included), ``summary.csv`` (per method: all, per class, per head level),
-``sanity.csv`` (verdict per method), ``curves.png`` (mean deletion and insertion curves per method).
+``sanity.csv`` (verdict per method and head level), ``curves.png`` (mean deletion and insertion
+curves per method). Methods that give every detection of an image the same map (``methods``) are
+labelled "not per-detection" in the summary and the printed report.
 ``run(**kwargs)`` mirrors the CLI flags.
 """
 
@@ -23,19 +26,22 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..heatmaps.api import explain, load_model
+from ..heatmaps.engine import DEFAULT_METHOD
+from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
+from ..heatmaps.naming import level_names
 from ..heatmaps.run import new_run_dir
 from . import options, report
 from .matching import greedy_match, read_labels, require_labels
 from .metrics import energy_pointing_game, pointing_game
-from .perturb import Perturber
-from .sanity import THRESHOLD, RandomisedMaps, rank_correlation, verdict
+from .perturb import BOX_MULTIPLE, Perturber
+from .sanity import PARTIAL_THRESHOLD, RAW_THRESHOLD, RandomisedMaps, correlations, verdicts
 
 LOGGER = logging.getLogger('yolov5')
 
 
 def split_with_labels(data, split: str, max_images=None) -> tuple[dict, list]:
     """The data dict and the split's images (sorted, first ``max_images``); refuses a split without labels."""
-    from ..datasets import check_labels, load_data_yaml, split_images
+    from ..integration.datasets import check_labels, load_data_yaml, split_images
     d = load_data_yaml(data)
     if not d.get(split):
         raise UserError(f'{data}: no {split}: entry; choose --split from the entries the data YAML has')
@@ -56,14 +62,16 @@ def check_classes(model, data_names: dict, data) -> None:
         LOGGER.warning(f'WARNING: class names differ between the weights and {data}; the weights\' names are used')
 
 
-def detection_row(image, det, gt_box, iou, method, target, curves, rho) -> dict:
+def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) -> dict:
     row = {'image': image.path, 'method': method, 'target': target, 'class_id': det.cls, 'class_name': det.name,
-           'level': det.level, 'level_name': report.level_name(det.level), 'score': det.score,
+           'level': det.level, 'level_name': level, 'score': det.score,
            'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
            'gt_x1': gt_box[0], 'gt_y1': gt_box[1], 'gt_x2': gt_box[2], 'gt_y2': gt_box[3], 'iou_gt': iou,
            'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
            'constant_map': det.constant, 'start_score': curves.start, 'empty_score': curves.empty,
-           'deletion_auc': curves.deletion_auc, 'insertion_auc': curves.insertion_auc, 'sanity_rho': rho}
+           'perturbed_pixels': curves.budget, 'deletion_auc': curves.deletion_auc,
+           'insertion_auc': curves.insertion_auc,
+           'sanity_rho': rhos[0], 'sanity_rho_partial': rhos[1], 'sanity_rho_prior': rhos[2]}
     row.update({f'deletion_{k}': v for k, v in enumerate(curves.deletion)})
     row.update({f'insertion_{k}': v for k, v in enumerate(curves.insertion)})
     return row
@@ -76,10 +84,12 @@ def explain_each(model, files, method, opts):
                            opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
 
 
-def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, list, list, dict]:
-    """Rows of one method's matched detections, the (trained, random) map pairs, and counts."""
+def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, dict, dict]:
+    """Rows of one method's matched detections, the sanity check's inputs (per checked detection its
+    ``(rho, rho_partial, rho_prior)``, head level and constant flag), and counts."""
     randomised = RandomisedMaps(model, method, opts['target'], opts['layers']) if sanity_max else None
-    rows, trained_maps, random_maps = [], [], []
+    names = level_names(model)
+    rows, checks = [], {'rhos': [], 'levels': [], 'constant': []}
     counts = {'detections': 0, 'ground_truth': 0, 'curve_seconds': [], 'curve_detections': []}
     results = explain_each(model, images, method, opts)
     for image in tqdm(results, total=len(images), desc=f'heatmap-eval {method}', unit='image'):
@@ -94,24 +104,26 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
         curves = perturber.curves(image.image, [(d.map, d.cls, d.box) for d, _, _ in matched])
         counts['curve_seconds'].append(time.perf_counter() - start)  # deletion + insertion of this image
         counts['curve_detections'].append(len(matched))
-        checked = [d for d, _, _ in matched][:max(sanity_max - len(trained_maps), 0)] if randomised else []
+        checked = [d for d, _, _ in matched][:max(sanity_max - len(checks['rhos']), 0)] if randomised else []
         other = randomised(perturber.letterbox(image.image)[None], image.image, checked) if checked else []
         for k, ((det, gt_box, iou), c) in enumerate(zip(matched, curves)):
-            rho = float('nan')
+            rhos = (float('nan'),) * 3
             if k < len(other):
-                rho = rank_correlation(det.map, other[k])
-                trained_maps.append(det.map)
-                random_maps.append(other[k])
-            rows.append(detection_row(image, det, gt_box, iou, method, opts['target'], c, rho))
+                rhos = correlations(det.map, other[k], det.box)
+                checks['rhos'].append(rhos)
+                checks['levels'].append(names[det.level])
+                checks['constant'].append(det.constant)
+            rows.append(detection_row(image, det, names[det.level], gt_box, iou, method, opts['target'], c, rhos))
     if randomised:
         randomised.release()
-    return rows, trained_maps, random_maps, counts
+    return rows, checks, counts
 
 
-def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, method='elementwise', target='score',
+def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, method=DEFAULT_METHOD, target='score',
         layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
-        max_images=None, sanity=True, sanity_threshold=THRESHOLD, sanity_max=100, device='cpu',
-        project='runs/heatmap-eval', name='exp', exist_ok=False) -> dict:
+        protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, sanity=True, sanity_threshold=RAW_THRESHOLD,
+        sanity_partial_threshold=PARTIAL_THRESHOLD, sanity_max=100, device='cpu', project='runs/heatmap-eval',
+        name='exp', exist_ok=False) -> dict:
     """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
     methods = options.methods(method)
     if steps < 1:
@@ -119,40 +131,53 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
     d, images = split_with_labels(data, split, max_images)
     model = load_model(weights, device)
     check_classes(model, d['names'], data)
-    perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou)
+    perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
+                          box_multiple=box_multiple)
     save_dir = new_run_dir(project, name, exist_ok)
     opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
-    rows, verdicts, curves, counts, seconds, per_image = [], [], {}, {}, [], []
+    rows, checked, curves, counts, seconds, per_image = [], [], {}, {}, [], []
     for m in methods:
-        method_rows, a, b, counts = evaluate_method(model, images, m, perturber, opts, sanity_max if sanity else 0)
+        method_rows, checks, counts = evaluate_method(model, images, m, perturber, opts, sanity_max if sanity else 0)
         seconds += counts['curve_seconds']
         per_image += counts['curve_detections']
         rows += method_rows
         curves[m] = tuple(np.array([[r[f'{kind}_{k}'] for k in range(steps + 1)] for r in method_rows]).reshape(
             -1, steps + 1) for kind in ('deletion', 'insertion'))
         if sanity:
-            verdicts.append(verdict(m, a, b, sanity_threshold))
+            checked += verdicts(m, checks['rhos'], checks['levels'], checks['constant'], sanity_threshold,
+                                sanity_partial_threshold)
     summary = report.summarize(rows)
     for s in summary:
-        v = next((v for v in verdicts if v.method == s['method']), None)
-        if v is not None and s['group'] == 'all':
-            s.update(sanity_rho=v.mean_rho, sanity='pass' if v.passed else 'FAIL')
+        s['per_detection'] = per_detection(s['method'])
+        v = next((v for v in checked if v.method == s['method'] and v.level == (s['value'] if s['group'] == 'level'
+                                                                                else 'all')), None)
+        if v is not None and s['group'] in ('all', 'level'):
+            s.update(sanity_rho=v.mean_rho, sanity_rho_partial=v.mean_rho_partial, sanity=v.verdict)
     report.write_csv(rows, save_dir / 'results.csv', columns=None if rows else ['image', 'method'])
     report.write_csv(summary, save_dir / 'summary.csv')
-    report.write_csv([vars(v) for v in verdicts], save_dir / 'sanity.csv',
-                     columns=['method', 'n', 'mean_rho', 'constant', 'threshold', 'passed', 'reason'])
-    report.plot_curves(curves, save_dir / 'curves.png', f'{weights} on {split} ({baseline} baseline, {steps} steps)')
+    report.write_csv([{**vars(v)} for v in checked], save_dir / 'sanity.csv',
+                     columns=['method', 'level', 'n', 'mean_rho', 'mean_rho_partial', 'mean_rho_prior', 'constant',
+                              'verdict', 'reason', 'raw_threshold', 'partial_threshold'])
+    budget = f'{box_multiple:g} x box area' if protocol == 'box' else 'whole image'
+    report.plot_curves(curves, save_dir / 'curves.png', f'{weights} on {split} ({baseline} baseline, {steps} steps '
+                       f'up to {budget})', protocol=protocol, box_multiple=box_multiple)
     print(f"{len(images)} images, {counts.get('ground_truth', 0)} ground-truth boxes, "
           f"{counts.get('detections', 0)} detections; matched (same class, IoU >= {match_iou}): "
-          f"{len(rows) // max(len(methods), 1)} per method")
+          f"{len(rows) // max(len(methods), 1)} per method; deletion/insertion: {protocol} protocol, {steps} steps "
+          f"up to {budget}")
     if not rows:
         LOGGER.warning(f'WARNING: no detection matched a ground-truth box: nothing to evaluate (lower --conf-thres, '
                        f'or check that {weights} was trained on {data})')
-    columns = ['method', 'group', 'value', 'detections', *report.METRICS] + (['sanity_rho', 'sanity'] if sanity else [])
+    columns = ['method', 'group', 'value', 'detections', *report.METRICS] + (
+        ['sanity_rho', 'sanity_rho_partial', 'sanity'] if sanity else [])
     print(report.markdown(summary, columns))
-    for v in verdicts:
-        print(f'sanity check {v.method}: {v.reason}')
+    for m in methods:
+        if not per_detection(m):
+            print(f'{m}: {NOT_PER_DETECTION}; its metrics describe the image, not each detection')
+    for v in checked:
+        if v.level == 'all':
+            print(f'sanity check {v.method}: {v.reason}')
     timing = curve_timing(seconds, per_image)
     if timing:
         print(f"deletion + insertion per image: median {timing['median_s']:.2f} s, max {timing['max_s']:.2f} s "
@@ -160,7 +185,7 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
               f"up to {timing['max_detections']} in an image; "
               f"{100 * timing['share_within_2s']:.0f} % of the images within 2 s)")
     print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png')
-    return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in verdicts],
+    return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in checked],
             'matched': len(rows), 'curve_timing': timing}
 
 
@@ -179,12 +204,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
     p.add_argument('--data', required=True, help='data YAML with ground-truth labels')
     p.add_argument('--split', default='val', help='train, val or test')
-    p.add_argument('--method', nargs='+', default=['elementwise'],
-                   help="one or several pytorch-grad-cam weightings, or 'all'")
+    p.add_argument('--method', nargs='+', default=[DEFAULT_METHOD],
+                   help=f"one or several, or 'all'. {methods_help()}")
     options.add_common(p, 'runs/heatmap-eval')
     p.add_argument('--no-sanity', dest='sanity', action='store_false', help='skip the model-randomisation check')
-    p.add_argument('--sanity-threshold', type=float, default=THRESHOLD,
-                   help='a method fails when the mean rank correlation (trained vs random weights) is above this')
+    p.add_argument('--sanity-threshold', type=float, default=RAW_THRESHOLD,
+                   help='pass mark of the mean rank correlation, trained vs random weights (also the fail mark of '
+                        'the partial one)')
+    p.add_argument('--sanity-partial-threshold', type=float, default=PARTIAL_THRESHOLD,
+                   help='pass mark of the mean rank correlation given the distance-from-box-centre prior')
     p.add_argument('--sanity-max', type=int, default=100, help='matched detections per method in the sanity check')
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import torch
 
 from ..errors import UserError
@@ -24,7 +25,7 @@ def load_model(weights, device='cpu'):
     """A fused eval-mode model from a checkpoint (secure loader), as detect.py builds it."""
     from yolov5.models.experimental import attempt_load
 
-    from ..checkpoints import load_checkpoint
+    from ..integration.checkpoints import load_checkpoint
     load_checkpoint(weights)  # one-line errors for a missing, truncated or refused file
     return attempt_load(weights, device=device, fuse=True)
 
@@ -44,20 +45,36 @@ def open_source(source, imgsz, stride, vid_stride=1):
 def batches(dataset, batch: int, device) -> Iterator[tuple]:
     """Consecutive images of the same letterboxed shape, up to ``batch`` at a time."""
     group = []
-    for path, im, im0, _, _ in dataset:
+    for path, im, im0, cap, _ in dataset:
         if im0 is None:
             raise UserError(f'{path}: cannot read the image')
         if group and (len(group) == batch or group[0][1].shape != im.shape):
             yield _stack(group, device)
             group = []
-        group.append((path, im, im0))
+        video = dataset.mode == 'video' and cap is not None  # images come before videos in LoadImages
+        group.append((path, im, im0, int(cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1 if video else None))
     if group:
         yield _stack(group, device)
 
 
 def _stack(group, device):
-    ims = torch.stack([torch.from_numpy(im) for _, im, _ in group]).to(device).float() / 255
-    return ims, [im0 for _, _, im0 in group], [p for p, _, _ in group]
+    """(images, originals, paths, frames): ``frames`` holds each video frame's 0-based index in its
+    video (None for an image)."""
+    ims = torch.stack([torch.from_numpy(g[1]) for g in group]).to(device).float() / 255
+    return ims, [g[2] for g in group], [g[0] for g in group], [g[3] for g in group]
+
+
+def frame_total(dataset) -> int:
+    """Images plus video frames ``LoadImages`` will yield (each video's frame count / ``vid_stride``)."""
+    total = 0
+    for f, video in zip(dataset.files, dataset.video_flag):
+        if video:
+            cap = cv2.VideoCapture(f)
+            total += -(-int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // dataset.vid_stride)
+            cap.release()
+        else:
+            total += 1
+    return total
 
 
 def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
@@ -73,9 +90,11 @@ def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', lay
     engine = HeatmapEngine(model, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms, max_det,
                            renorm=renorm_in_box)
     dataset = open_source(source, imgsz, stride, vid_stride)
-    bar = tqdm(total=dataset.nf, desc='heatmaps', unit='file', disable=not progress)
-    for ims, im0s, paths in batches(dataset, batch, device):
-        yield from engine(ims, im0s, paths)
-        bar.n = dataset.count
-        bar.refresh()
+    bar = tqdm(total=frame_total(dataset) if progress else None, desc='heatmaps', unit='image',
+               disable=not progress)  # per image or video frame
+    for ims, im0s, paths, frames in batches(dataset, batch, device):
+        for result, frame in zip(engine(ims, im0s, paths), frames):
+            result.frame = frame
+            yield result
+            bar.update()
     bar.close()

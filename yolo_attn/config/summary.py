@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .configs import load_cfg, resolve_cfg
-from .parsing import ModelConfigError
+from .files import load_cfg, resolve_cfg
+from .parser import ModelConfigError
 
 
 @contextlib.contextmanager

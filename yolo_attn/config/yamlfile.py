@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def read_yaml(path: Path, error: type[UserError] = UserError):

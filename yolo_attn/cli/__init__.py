@@ -6,7 +6,7 @@ import argparse
 import inspect
 import sys
 
-from .errors import UserError
+from ..errors import UserError
 
 COMMANDS = {}
 
@@ -29,7 +29,7 @@ def signature(cls) -> str:
 
 @command('blocks', 'list the registered attention blocks')
 def cmd_blocks(args):
-    from . import BLOCKS
+    from .. import BLOCKS
     rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(BLOCKS.items())]
     width = max(len(sig) for _, sig, _ in rows)
     for name, sig, paper in rows:
@@ -49,8 +49,8 @@ def _build_configure(p):
 def cmd_build(args):
     from tqdm import tqdm
 
-    from .configs import project_models_dir, shipped_configs
-    from .summary import build_model, summarize
+    from ..config.files import project_models_dir, shipped_configs
+    from ..config.summary import build_model, summarize
     if args.all:
         rows = [summarize(build_model(cfg, nc=args.nc), args.imgsz) for cfg in tqdm(shipped_configs(), desc='build')]
         print(f'models in {project_models_dir()} (forward check at {args.imgsz}: ok for each)')
@@ -74,7 +74,7 @@ def _demo_configure(p):
 
 @command('demo', 'generate the shapes dataset, train yolov5n-cbam on CPU, validate, heatmaps', _demo_configure)
 def cmd_demo(args):
-    from .demo import print_summary, run_demo
+    from ..demo import print_summary, run_demo
     overrides = {'epochs': args.epochs} if args.epochs else {}
     if args.weights is not None:
         overrides['weights'] = args.weights
@@ -94,7 +94,7 @@ def _data_configure(p):
 
 @command('data', 'generate an embedded synthetic dataset in YOLO format', _data_configure)
 def cmd_data(args):
-    from .shapes import generate_shapes
+    from ..data.shapes import generate_shapes
     try:
         data = generate_shapes(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed)
     except (FileExistsError, ValueError) as e:
@@ -104,49 +104,49 @@ def cmd_data(args):
 
 
 def _heatmap_configure(p):
-    from .heatmaps.run import add_arguments
+    from ..heatmaps.run import add_arguments
     add_arguments(p)
 
 
 @command('heatmap', 'one saliency PNG per detected object, an overview per image, heatmaps.json', _heatmap_configure)
 def cmd_heatmap(args):
-    from .heatmaps.run import run_from_args
+    from ..heatmaps.run import run_from_args
     return run_from_args(args)
 
 
 def _heatmap_eval_configure(p):
-    from .evaluation.evaluate import add_arguments
+    from ..evaluation.evaluate import add_arguments
     add_arguments(p)
 
 
 @command('heatmap-eval', 'faithfulness of the heatmaps on a labelled split: pointing game, deletion/insertion, '
          'sanity check', _heatmap_eval_configure)
 def cmd_heatmap_eval(args):
-    from .evaluation.evaluate import run_from_args
+    from ..evaluation.evaluate import run_from_args
     return run_from_args(args)
 
 
 def _heatmap_compare_configure(p):
-    from .evaluation.compare import add_arguments
+    from ..evaluation.compare import add_arguments
     add_arguments(p)
 
 
 @command('heatmap-compare', "several models' heatmaps of the same objects side by side, metrics per model",
          _heatmap_compare_configure)
 def cmd_heatmap_compare(args):
-    from .evaluation.compare import run_from_args
+    from ..evaluation.compare import run_from_args
     return run_from_args(args)
 
 
 def _insert_configure(p):
-    from .surgery import add_insert_arguments
+    from ..config.surgery import add_insert_arguments
     add_insert_arguments(p)
 
 
 @command('insert', 'write a new model YAML with a block inserted after given layers, every index rewired',
          _insert_configure)
 def cmd_insert(args):
-    from .surgery import cmd_insert as run_insert
+    from ..config.surgery import cmd_insert as run_insert
     return run_insert(args)
 
 
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
 def _passthrough(script: str, argv: list[str]) -> int:
     try:
         import yolo_attn  # noqa: F401  (registration in this process, so also in every torchrun rank)
-        from .pipeline import run_script
+        from ..integration.scripts import run_script
         return run_script(script, argv)
     except UserError as e:
         print(f'yolo-attn {script}: error: {e}', file=sys.stderr)

@@ -26,8 +26,8 @@ import operator
 import torch
 import torch.nn as nn
 
-from .errors import UserError
-from .registry import BLOCKS
+from ..errors import UserError
+from ..registry import BLOCKS
 
 
 class ModelConfigError(UserError, ValueError):

@@ -158,7 +158,7 @@ def _no_requirements_check(*args, **kwargs):
 
 def _local_weights_only(file, *args, **kwargs):
     """Offline stand-in for ``attempt_download``: a local file, or one clear error."""
-    from .errors import UserError
+    from ..errors import UserError
     path = Path(str(file).strip().replace("'", ''))
     if path.is_file():
         return str(path)
@@ -192,7 +192,7 @@ def checkpoint_allowlist() -> list:
     """Every global a yolov5 (or yolo-attn) checkpoint may reference, for ``add_safe_globals``."""
     import torch.nn as nn
 
-    from .registry import BLOCKS, module_classes
+    from ..registry import BLOCKS, module_classes
     allowed = [v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)]
     for name in YOLOV5_MODEL_MODULES:
         module = importlib.import_module(f'yolov5.models.{name}')

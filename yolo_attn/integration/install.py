@@ -15,7 +15,7 @@ import importlib.abc
 import sys
 from pathlib import Path
 
-from .parsing import make_parse_model
+from ..config.parser import make_parse_model
 
 ORIGINAL_PARSE_MODEL: dict[str, object] = {}  # module name -> yolov5's own parse_model
 ALIAS = 'models.yolo'

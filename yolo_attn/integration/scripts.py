@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from .checkpoints import CheckpointError, load_checkpoint
-from .configs import load_cfg, resolve_cfg
+from ..config.files import load_cfg, resolve_cfg
 from .datasets import check_data
-from .errors import UserError
+from ..errors import UserError
 
 SCRIPTS = ('train', 'val', 'detect', 'export')
 
@@ -76,13 +76,13 @@ def preflight_train(opt) -> None:
     if not opt.cfg and not ckpts:
         raise UserError("give --cfg (a model YAML) or --weights (a local .pt), or both")
     d = check_data(opt.data)
-    from .summary import build_model
+    from ..config.summary import build_model
     if opt.cfg:
         build_model(opt.cfg, nc=len(d['names']))  # a YAML that cannot build fails here, in one line
     if ckpts and opt.cfg:
         import yolov5.train as train
 
-        from .transfer import correspondence_intersect
+        from ..config.transfer import correspondence_intersect
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 UNSAFE_ENV = 'YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS'
 YOLOV5_LOADERS = ('yolov5.models.experimental', 'yolov5.utils.general', 'yolov5.train')

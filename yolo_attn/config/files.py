@@ -12,13 +12,13 @@ import difflib
 import sys
 from pathlib import Path
 
-from .parsing import ModelConfigError
+from .parser import ModelConfigError
 from .yamlfile import read_yaml
 
 
 def project_models_dir() -> Path:
     """This project's ``models/`` folder (source checkout or installed data files)."""
-    checkout = Path(__file__).resolve().parents[1] / 'models'
+    checkout = Path(__file__).resolve().parents[2] / 'models'
     return checkout if checkout.is_dir() else Path(sys.prefix) / 'share' / 'yolo-attn' / 'models'
 
 

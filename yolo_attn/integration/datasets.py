@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import UserError
-from .yamlfile import read_yaml
+from ..errors import UserError
+from ..config.yamlfile import read_yaml
 
 SPLITS = ('train', 'val', 'test')
 

@@ -29,9 +29,9 @@ import copy
 import difflib
 from pathlib import Path
 
-from .errors import UserError
-from .parsing import ModelConfigError, _check_from, yolov5_modules
-from .registry import BLOCKS
+from ..errors import UserError
+from .parser import ModelConfigError, _check_from, yolov5_modules
+from ..registry import BLOCKS
 
 SECTION = 'attention'
 HEADS = ('Detect', 'Segment')
@@ -220,7 +220,7 @@ def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args
     """
     import yaml
 
-    from .configs import load_cfg, resolve_cfg
+    from .files import load_cfg, resolve_cfg
     from .textedit import dump_model_yaml, rewrite_rows
     src, dst = resolve_cfg(src_path), Path(dst_path)
     if dst.exists():
@@ -303,7 +303,7 @@ def _ranges(mapping: dict[int, int]) -> str:
 
 def cmd_insert(args) -> int:
     """``yolo-attn insert``: write the new YAML and print where the blocks went and the layer map."""
-    from .configs import load_cfg, resolve_cfg
+    from .files import load_cfg, resolve_cfg
     src = resolve_cfg(args.cfg)
     mapping = insert_into_yaml_file(src, args.output, args.block, args.after, args.args)
     n_new = len(_rows(load_cfg(args.output)))

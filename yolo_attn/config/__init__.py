@@ -1,0 +1,1 @@
+"""Model configs: finding YAML files, parsing rows safely, YAML surgery, weight transfer, summaries."""
