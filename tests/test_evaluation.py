@@ -14,14 +14,21 @@ import torch
 from conftest import SHAPES_NAMES, WS_IMGSZ, random_detector, run_cli
 from yolo_attn.cli import main
 from yolo_attn.evaluation import auc, energy_pointing_game, pointing_game
+from yolo_attn.evaluation.compare import PANEL_HEIGHT, TITLE
 from yolo_attn.evaluation.matching import greedy_match
-from yolo_attn.evaluation.perturb import (Perturber, baseline_image, channels_last_copy, perturbed, perturbed_steps,
-                                         saliency_order, step_counts)
-from yolo_attn.evaluation.sanity import RandomisedMaps, randomized_copy, rank_correlation, verdict
+from yolo_attn.evaluation.perturb import (Perturber, baseline_image, channels_last_copy, perturbation_budget,
+                                         perturbed, perturbed_steps, saliency_order, step_counts)
+from yolo_attn.evaluation.sanity import RandomisedMaps, randomized_copy
 from yolo_attn.heatmaps import explain, load_model
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 BOX = (10, 20, 30, 40)  # x1 y1 x2 y2: columns 10..29, rows 20..39
+# Scores (sigmoid outputs in [0, 1]) of the same image by two computation paths (the plain model and
+# its channels-last copy; oneDNN's NCHW and NHWC kernels, AVX-512 or AVX2) differ by float32
+# rounding only: reductions of up to C x k x k ~ 2300 terms per layer in another order, through ~60
+# layers, give relative activation errors of order 1e-5 and logit errors of up to ~1e-4 (sigmoid'
+# <= 0.25). Measured: 1.4e-5 at most (AVX2, random weights). 1e-4 keeps a margin of 7.
+SCORE_TOL = 1e-4
 
 
 def peak(y, x, shape=(64, 64)):
@@ -122,8 +129,9 @@ def test_channels_last_copy_predicts_the_same_and_leaves_the_model_alone():
     x = torch.rand(2, 3, 320, 320, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         ref, out = model(x)[0], fast(x.contiguous(memory_format=torch.channels_last))[0]
-    torch.testing.assert_close(out[..., 4:], ref[..., 4:], atol=1e-5, rtol=0)  # scores
-    torch.testing.assert_close(out[..., :4], ref[..., :4], atol=1e-3, rtol=0)  # boxes, pixels
+    torch.testing.assert_close(out[..., 4:], ref[..., 4:], atol=SCORE_TOL, rtol=0)  # scores
+    # boxes, letterbox pixels (up to 320): the same rounding on values ~300x larger; measured 1.4e-4 with AVX2
+    torch.testing.assert_close(out[..., :4], ref[..., :4], atol=1e-3, rtol=0)
 
 
 def test_deletion_of_everything_gives_the_empty_image_score(ws, tmp_path):
@@ -132,35 +140,22 @@ def test_deletion_of_everything_gives_the_empty_image_score(ws, tmp_path):
     image = next(explain(model, path, WS_IMGSZ, 'gradcam', conf_thres=0.05, max_det=40))
     dets = [d for d in image.detections if (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) >= 64][:3]
     assert len(dets) == 3
-    p = Perturber(model, WS_IMGSZ, steps=2, baseline='gray', batch=4)
+    p = Perturber(model, WS_IMGSZ, steps=2, baseline='gray', batch=4, protocol='image')  # up to every pixel
     curves = p.curves(image.image, [(d.map, d.cls, d.box) for d in dets])
     cv2.imwrite(str(tmp_path / 'empty.png'), baseline_image(image.image, 'gray'))
     half = perturbed(image.image, baseline_image(image.image, 'gray'), saliency_order(dets[0].map),
                      image.image.shape[0] * image.image.shape[1] // 2)
     cv2.imwrite(str(tmp_path / 'half.png'), half)
     for d, c in zip(dets, curves):
-        assert c.start == pytest.approx(d.score, abs=1e-5)  # the unperturbed image: the detection itself
+        assert c.start == pytest.approx(d.score, abs=SCORE_TOL)  # the unperturbed image: the detection itself
         empty = independent_score(model, tmp_path / 'empty.png', d.cls, d.box)
-        assert c.empty == pytest.approx(empty, abs=1e-5)
-        assert c.deletion[-1] * c.start == pytest.approx(empty, abs=1e-5)  # everything deleted: empty-image score
-        assert c.insertion[0] * c.start == pytest.approx(empty, abs=1e-5)
+        assert c.empty == pytest.approx(empty, abs=SCORE_TOL)
+        assert c.deletion[-1] * c.start == pytest.approx(c.empty, rel=1e-12)  # all deleted: the empty-image score
+        assert c.insertion[0] * c.start == pytest.approx(c.empty, rel=1e-12)
         assert c.deletion[0] == 1 and c.insertion[-1] == 1
-    assert any(abs(c.empty - c.start) > 1e-3 for c in curves)  # the perturbation does change the score
+    assert any(abs(c.empty - c.start) > 10 * SCORE_TOL for c in curves)  # the perturbation does change the score
     mid = independent_score(model, tmp_path / 'half.png', dets[0].cls, dets[0].box)
-    assert curves[0].deletion[1] * curves[0].start == pytest.approx(mid, abs=1e-5)
-
-
-def test_sanity_check_verdicts():
-    rng = np.random.default_rng(0)
-    maps = [cv2.GaussianBlur(rng.random((48, 48)).astype(np.float32), (0, 0), 3) for _ in range(4)]
-    others = [cv2.GaussianBlur(rng.random((48, 48)).astype(np.float32), (0, 0), 3) for _ in range(4)]
-    assert verdict('independent', maps, others).passed
-    same = verdict('same', maps, [m * 2 + 1 for m in maps])  # a monotone change only: rank correlation 1
-    assert not same.passed and same.mean_rho == pytest.approx(1.0) and 'FAILED' in same.reason
-    constant = [np.full((48, 48), 0.5, np.float32)] * 4
-    flat = verdict('constant', constant, others)
-    assert not flat.passed and '4 of 4 maps are constant' in flat.reason
-    assert rank_correlation(maps[0], constant[0]) == 0.0
+    assert curves[0].deletion[1] * curves[0].start == pytest.approx(mid, abs=SCORE_TOL)
 
 
 def test_randomised_model_maps(ws):
@@ -216,21 +211,33 @@ def test_eval_cli_end_to_end(ws, tmp_path):
     assert {r['method'] for r in rows} == {'elementwise', 'eigencam'}
     for r in rows:
         assert r['pointing_game'] in ('0', '1') and 0 <= float(r['energy_pg']) <= 1
-        assert float(r['deletion_0']) == 1 and float(r['insertion_3']) == 1 and float(r['iou_gt']) >= 0.5
-        assert 'deletion_4' not in r
+        assert float(r['deletion_0']) == 1 and float(r['iou_gt']) >= 0.5 and 'deletion_4' not in r
+        area = (round(float(r['x2'])) - round(float(r['x1']))) * (round(float(r['y2'])) - round(float(r['y1'])))
+        assert int(r['perturbed_pixels']) == min(2 * area, WS_IMGSZ * WS_IMGSZ)  # the box protocol's budget
+        assert float(r['insertion_0']) == pytest.approx(float(r['empty_score']) / float(r['start_score']), rel=1e-5)
     summary = read_csv(save / 'summary.csv')
     for m in ('elementwise', 'eigencam'):
         groups = {s['group'] for s in summary if s['method'] == m}
         assert groups == {'all', 'class', 'level'}
         top = next(s for s in summary if s['method'] == m and s['group'] == 'all')
         pg = 100 * np.mean([float(r['pointing_game']) for r in rows if r['method'] == m])
-        assert float(top['pointing_game']) == pytest.approx(pg) and int(top['detections']) == n
-        assert top['sanity'] in ('pass', 'FAIL')
+        assert float(top['pointing_game']) == pytest.approx(pg, rel=1e-5) and int(top['detections']) == n
+        assert top['sanity'] in ('pass', 'inconclusive', 'fail') and top['per_detection'] == str(m != 'eigencam')
+        levels = [s for s in summary if s['method'] == m and s['group'] == 'level']
+        assert levels and all(s['value'] in ('P3', 'P4', 'P5') and s['sanity'] for s in levels)
     sanity = read_csv(save / 'sanity.csv')
-    assert [s['method'] for s in sanity] == ['elementwise', 'eigencam'] and all(int(s['n']) == 3 for s in sanity)
+    for m in ('elementwise', 'eigencam'):
+        mine = [s for s in sanity if s['method'] == m]
+        assert mine[0]['level'] == 'all' and int(mine[0]['n']) == 3 == sum(int(s['n']) for s in mine[1:])
+        assert {s['level'] for s in mine[1:]} <= {'P3', 'P4', 'P5'}
+        for s in mine:
+            assert s['verdict'] in ('pass', 'inconclusive', 'fail') and -1 <= float(s['mean_rho_partial']) <= 1
+    checked = [r for r in rows if r['sanity_rho']]
+    assert len(checked) == 6 and all(r['sanity_rho_partial'] and r['sanity_rho_prior'] for r in checked)
     png = cv2.imread(str(save / 'curves.png'))
     assert png is not None and png.shape[0] > 100
     assert '| elementwise | all | all |' in out.stdout and 'sanity check eigencam:' in out.stdout
+    assert 'eigencam: not per-detection' in out.stdout and 'box protocol, 3 steps up to 2 x box area' in out.stdout
     images = len(list((ds / 'images' / 'val').glob('*.jpg')))
     timing = re.search(r'deletion \+ insertion per image: median ([\d.]+) s, max ([\d.]+) s .* up to (\d+) in an image',
                        out.stdout)
@@ -256,11 +263,18 @@ def test_compare_two_models_writes_panels(ws, tmp_path):
     assert {o['model'] for o in objects} == {'w', 'other'} and {o['panel'] for o in objects} == set(map(str, panels))
     for p in panels:
         im = cv2.imread(str(p))
-        assert im.shape[0] == 256 + 24 and im.shape[1] > 2 * 20  # two tiles side by side under their names
+        assert im.shape[0] == PANEL_HEIGHT + TITLE and im.shape[1] > 2 * 20  # two tiles side by side, named
+    both = {(o['image'], o['object']) for o in objects} - {(o['image'], o['object']) for o in objects
+                                                          if o['missed'] == '1'}
     metrics = read_csv(save / 'metrics.csv')
     assert [m['model'] for m in metrics] == ['w', 'other']
-    assert all(int(m['detections']) == len(panels) for m in metrics)
+    assert all(int(m['detections']) == len(both) for m in metrics)  # averaged over the objects both detected
+    assert [int(m['missed']) for m in metrics] == [sum(o['missed'] == '1' for o in objects if o['model'] == name)
+                                                  for name in ('w', 'other')]
     assert all(0 <= float(m['insertion_auc']) for m in metrics)
+    for o in objects:
+        if o['missed'] == '0':
+            assert o['level_name'] in ('P3', 'P4', 'P5')
 
 
 def test_bad_input_is_one_line(ws, tmp_path, capsys, monkeypatch):

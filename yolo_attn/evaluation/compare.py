@@ -1,14 +1,18 @@
 """``yolo-attn heatmap-compare``: the same objects, explained by several models, side by side.
 
-Every model sees the same images (``explain()``, same method, target and thresholds). The first
-model's detections are the reference; an *object* is a reference detection that every other model
-also detects (same class, IoU >= ``match_iou``, greedy by score — ``matching.greedy_match``). For
-each object one panel PNG holds each model's map on the image with its own box (the ``overlay`` of
-``yolo-attn heatmap``), cropped around the object with ``context`` times its size of margin (or the
-whole image with ``full_image``), each under the model's name.
+Every model sees the same images (``explain()``, same method, target and thresholds). An *object*
+is a detection of any model: the first model's detections, then each other model's detections
+that match no object found so far (same class, IoU >= ``match_iou``, greedy by score —
+``matching.greedy_match``). For each object one panel PNG holds, per model, the crop around the
+object (``context`` times its size of margin, or the whole image with ``full_image``) enlarged to
+``PANEL_HEIGHT`` pixels, then that model's map, box and label drawn at that size (``figures.tile``:
+labels outside the box where they fit), under the model's name and the layers its map was taken
+from; a model that missed the object shows the image with the object's box dashed in red, marked
+"missed".
 
-Metrics per model over the same objects, each detection against its own box: pointing game,
-energy-based pointing game and, with ``steps`` >= 1, deletion and insertion AUC (``perturb``).
+Metrics per model, each detection against its own box: pointing game, energy-based pointing game
+and, with ``steps`` >= 1, deletion and insertion AUC (``perturb``). ``metrics.csv`` averages them
+over the objects every model detected (the same objects for all), and counts each model's misses.
 Outputs in a new ``runs/heatmap-compare/exp``, …: ``<image>_<k>_<class>.png`` per object,
 ``objects.csv`` (one row per object and model), ``metrics.csv`` (one row per model).
 """
@@ -24,15 +28,19 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..heatmaps.api import load_model, open_source
-from ..heatmaps.run import new_run_dir, overlay, write
+from ..heatmaps.engine import DEFAULT_METHOD
+from ..heatmaps.figures import MISSED_COLOR, Style, tile
+from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
+from ..heatmaps.naming import level_names
+from ..heatmaps.run import add_figure_arguments, figure_style, new_run_dir, write
 from . import options, report
 from .evaluate import explain_each
 from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
-from .perturb import Perturber
+from .perturb import BOX_MULTIPLE, Perturber
 
 PANEL_HEIGHT = 256  # pixels of each model's crop in a panel
-TITLE = 24  # pixels of the strip above each crop that names the model
+TITLE = 42  # pixels of the strip above each crop: the model's name, its layers (or MISSED)
 
 
 def model_labels(weights) -> list[str]:
@@ -63,24 +71,72 @@ def crop_box(dets, shape, context) -> tuple[int, int, int, int]:
     return (int(max(x1 - m, 0)), int(max(y1 - m, 0)), int(min(x2 + m, w)), int(min(y2 + m, h)))
 
 
-def panel(image, dets, labels, context=1.0, full_image=False, line_width=None) -> np.ndarray:
-    """One object: each model's overlay (map, box, label) side by side under its model's name."""
-    x1, y1, x2, y2 = (0, 0, image.shape[1], image.shape[0]) if full_image else crop_box(dets, image.shape, context)
-    tiles = []
-    for det, label in zip(dets, labels):
-        tile = overlay(image, det, line_width)[y1:y2, x1:x2]
-        scale = PANEL_HEIGHT / tile.shape[0]
-        tile = cv2.resize(tile, (max(round(tile.shape[1] * scale), 1), PANEL_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        strip = np.full((TITLE, tile.shape[1], 3), 255, np.uint8)
-        cv2.putText(strip, label, (4, TITLE - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles += [np.vstack((strip, tile)), np.full((PANEL_HEIGHT + TITLE, 4, 3), 255, np.uint8)]
+def group_objects(detections: list, match_iou=0.5) -> list[list]:
+    """Objects across models (module docstring): per object, each model's detection or None.
+    ``detections[j]``: model j's detections of one image."""
+    objects = [[d] + [None] * (len(detections) - 1) for d in sorted(detections[0], key=lambda d: -d.score)]
+    for j, dets in enumerate(detections[1:], 1):
+        refs = [next(d for d in o if d is not None) for o in objects]
+        pairs = greedy_match([d.box for d in dets], [d.cls for d in dets], [d.score for d in dets],
+                             [r.box for r in refs], [r.cls for r in refs], match_iou)
+        for k, (i, _) in pairs.items():
+            objects[i][j] = dets[k]
+        for k in sorted(set(range(len(dets))) - set(pairs), key=lambda k: -dets[k].score):
+            objects.append([None] * j + [dets[k]] + [None] * (len(detections) - j - 1))
+    return objects
+
+
+def layers_text(det, result) -> str:
+    """The layer indices a map was taken from (the detection's own, else its image's), or ''."""
+    layers = getattr(det, 'layers', None) or getattr(result, 'layers', None)
+    return 'layers ' + ','.join(str(i) for i in layers) if layers else ''
+
+
+def panel(image, group, labels, context=1.0, full_image=False, style=Style(), notes=None) -> np.ndarray:
+    """One object: per model its tile (``figures.tile``) under a strip with the model's name and
+    ``notes`` (e.g. its layers); a model whose entry in ``group`` is None gets the "missed" tile."""
+    dets = [d for d in group if d is not None]
+    window = (0, 0, image.shape[1], image.shape[0]) if full_image else crop_box(dets, image.shape, context)
+    ref = dets[0]
+    notes = notes or [''] * len(group)
+    tiles, height = [], round(PANEL_HEIGHT * style.scale)
+    for det, label, note in zip(group, labels, notes):
+        t = tile(image, window, height, det, ref.box, style, missed='' if det is not None else
+                 (f'missed {ref.name}' if not style.hide_labels else 'missed'))
+        lines = [label, note if det is not None else 'MISSED']
+        width = max([t.shape[1]] + [cv2.getTextSize(x, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] + 8 for x in lines])
+        if width > t.shape[1]:
+            t = cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        strip = np.full((TITLE, width, 3), 255, np.uint8)
+        for i, text in enumerate(lines):
+            color = MISSED_COLOR if det is None and i == 1 else (0, 0, 0)
+            cv2.putText(strip, text, (4, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+        tiles += [np.vstack((strip, t)), np.full((height + TITLE, 4, 3), 255, np.uint8)]
     return np.hstack(tiles[:-1])
 
 
-def run(weights=(), source='data/images', imgsz=640, method='elementwise', target='score', layers=None,
+def object_row(result, k, label, weights, det, ref, levels, curve, png) -> dict:
+    """One row of ``objects.csv``: one model's view of object ``k`` (``det`` None: missed); ``levels``:
+    the model's head level names."""
+    from .matching import iou_matrix
+    row = {'image': result.path, 'object': k, 'model': label, 'weights': weights, 'class_name': ref.name,
+           'missed': int(det is None), 'panel': png}
+    if det is None:
+        return {**row, **{c: float('nan') for c in ('score', 'pointing_game', 'energy_pg', 'deletion_auc',
+                                                     'insertion_auc')}}
+    return {**row, 'level_name': levels[det.level],
+            'score': det.score, 'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
+            'iou_to_reference': float(iou_matrix([det.box], [ref.box])[0, 0]), 'layers': layers_text(det, result),
+            'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
+            'constant_map': det.constant, 'deletion_auc': curve.deletion_auc if curve else float('nan'),
+            'insertion_auc': curve.insertion_auc if curve else float('nan')}
+
+
+def run(weights=(), source='data/images', imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
         conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
-        max_images=None, context=1.0, full_image=False, line_thickness=None, device='cpu',
-        project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
+        protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, context=1.0, full_image=False,
+        line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
+        device='cpu', project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
     """Compare the heatmaps of two or more models on the same images; write panels and tables."""
     weights = [str(w) for w in weights]
     if len(weights) < 2:
@@ -90,59 +146,61 @@ def run(weights=(), source='data/images', imgsz=640, method='elementwise', targe
         raise UserError(f'--method {method}: heatmap-compare shows one method at a time '
                         '(heatmap-eval compares methods)')
     method = chosen[0]
+    style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
     layers = options.layers(layers)
     models = [load_model(w, device) for w in weights]
     check_same_classes(models, weights)
     files = open_source(source, imgsz, int(models[0].stride.max())).files[:max_images]
     labels = model_labels(weights)
-    perturbers = [Perturber(m, imgsz, steps, baseline, batch, match_iou) for m in models] if steps else []
+    levels = [level_names(m) for m in models]
+    perturbers = [Perturber(m, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
+                            box_multiple=box_multiple) for m in models] if steps else []
     save_dir = new_run_dir(project, name, exist_ok)
     opts = dict(imgsz=imgsz, target=target, layers=layers, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det,
                 device=device)
     streams = [explain_each(m, files, method, opts) for m in models]
-    rows, objects = [], 0
+    rows, objects, missed = [], 0, 0
     for results in tqdm(zip(*streams), total=len(files), desc='heatmap-compare', unit='image'):
-        ref = results[0].detections
-        matches = [greedy_match([d.box for d in ref], [d.cls for d in ref], [d.score for d in ref],
-                                [d.box for d in r.detections], [d.cls for d in r.detections], match_iou)
-                   for r in results[1:]]
-        keep = [i for i in sorted(range(len(ref)), key=lambda i: -ref[i].score) if all(i in m for m in matches)]
-        groups = [[ref[i]] + [r.detections[m[i][0]] for r, m in zip(results[1:], matches)] for i in keep]
-        ious = [[1.0] + [m[i][1] for m in matches] for i in keep]
-        curves = [p.curves(results[0].image, [(g[j].map, g[j].cls, g[j].box) for g in groups])
+        groups = group_objects([r.detections for r in results], match_iou)
+        curves = [dict(zip([k for k, g in enumerate(groups) if g[j] is not None],
+                           p.curves(results[0].image, [(g[j].map, g[j].cls, g[j].box) for g in groups
+                                                       if g[j] is not None])))
                   for j, p in enumerate(perturbers)]
         stem = Path(results[0].path).stem
-        for k, (group, iou) in enumerate(zip(groups, ious)):
-            png = write(save_dir / f'{stem}_{k:03d}_{group[0].name}.png',
-                        panel(results[0].image, group, labels, context, full_image, line_thickness))
+        for k, group in enumerate(groups):
+            ref = next(d for d in group if d is not None)
+            notes = [layers_text(d, r) for d, r in zip(group, results)]
+            png = write(save_dir / f'{stem}_{k:03d}_{ref.name}.png',
+                        panel(results[0].image, group, labels, context, full_image, style, notes))
             objects += 1
-            for j, det in enumerate(group):
-                c = curves[j][k] if curves else None
-                rows.append({'image': results[0].path, 'object': k, 'model': labels[j], 'weights': weights[j],
-                             'class_name': det.name, 'level_name': report.level_name(det.level), 'score': det.score,
-                             'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
-                             'iou_to_first': iou[j], 'pointing_game': int(pointing_game(det.map, det.box)),
-                             'energy_pg': energy_pointing_game(det.map, det.box), 'constant_map': det.constant,
-                             'deletion_auc': c.deletion_auc if c else float('nan'),
-                             'insertion_auc': c.insertion_auc if c else float('nan'), 'panel': png})
-    metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label])}
+            missed += any(d is None for d in group)
+            rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j],
+                                curves[j].get(k) if curves else None, png) for j, det in enumerate(group)]
+    common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}
+    metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label and
+                                                                   (r['image'], r['object']) in common]),
+                'missed': sum(r['missed'] for r in rows if r['model'] == label)}
                for label, w in zip(labels, weights)]
     report.write_csv(rows, save_dir / 'objects.csv', columns=None if rows else ['image', 'object', 'model'])
     report.write_csv(metrics, save_dir / 'metrics.csv')
-    print(f'{len(files)} images, {objects} objects detected by all {len(models)} models ({method}, {target} target)')
-    print(report.markdown(metrics, ['model', 'detections', *report.METRICS]))
+    print(f'{len(files)} images, {objects} objects ({objects - missed} detected by all {len(models)} models, '
+          f'{missed} missed by at least one; {method}, {target} target)')
+    if not per_detection(method):
+        print(f'{method}: {NOT_PER_DETECTION}')
+    print(report.markdown(metrics, ['model', 'detections', *report.METRICS, 'missed']))
     print(f'{objects} panels, objects.csv and metrics.csv saved to {save_dir}')
-    return {'save_dir': str(save_dir), 'objects': objects, 'metrics': metrics}
+    return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--weights', nargs='+', required=True, help='two or more checkpoints (.pt) with the same classes')
     p.add_argument('--source', required=True, help='image, folder, glob or .txt list')
-    p.add_argument('--method', default='elementwise', help='pytorch-grad-cam weighting (one)')
+    p.add_argument('--method', default=DEFAULT_METHOD, help=f'one method. {methods_help()}')
     options.add_common(p, 'runs/heatmap-compare')
     p.add_argument('--context', type=float, default=1.0, help='margin around each object, in object sizes')
     p.add_argument('--full-image', action='store_true', help='panels show the whole image, not a crop')
-    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels)')
+    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels; default: by tile size)')
+    add_figure_arguments(p)
 
 
 def run_from_args(args) -> int:

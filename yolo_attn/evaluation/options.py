@@ -7,7 +7,7 @@ import argparse
 from ..errors import UserError
 from ..heatmaps.engine import DEFAULT_METHOD, METHODS
 from ..heatmaps.targets import TARGETS
-from .perturb import BASELINES
+from .perturb import BASELINES, BOX_MULTIPLE, PROTOCOLS
 
 
 def methods(value) -> list[str]:
@@ -41,6 +41,11 @@ def add_common(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument('--max-det', type=int, default=300, help='maximum detections per image (each one gets a map)')
     p.add_argument('--match-iou', type=float, default=0.5, help='IoU for "same object" (same class, IoU >= this)')
     p.add_argument('--steps', type=int, default=20, help='deletion/insertion steps (pixels perturbed in equal shares)')
+    p.add_argument('--protocol', default='box', choices=PROTOCOLS,
+                   help='deletion/insertion budget: box = up to --box-multiple x the box area, in saliency order; '
+                        'image = equal shares of the whole image (the earlier protocol, for comparison)')
+    p.add_argument('--box-multiple', type=float, default=BOX_MULTIPLE,
+                   help='box protocol: pixels perturbed at the last step, in box areas')
     p.add_argument('--baseline', default='blur', choices=BASELINES,
                    help='what deleted pixels become and insertion starts from')
     p.add_argument('--batch', type=int, default=8, help='perturbed images per forward pass')
@@ -58,5 +63,7 @@ def kwargs_from(args) -> dict:
     kwargs['layers'] = layers(kwargs.get('layers'))
     if kwargs.get('steps', 1) < 0 or kwargs.get('batch', 1) < 1 or (kwargs.get('max_images') or 1) < 1:
         raise UserError('--steps must be >= 0 (>= 1 for heatmap-eval), --batch and --max-images >= 1')
+    if not kwargs.get('box_multiple', 1) > 0:
+        raise UserError(f"--box-multiple {kwargs['box_multiple']}: must be a positive number of box areas")
     kwargs['device'] = select_device(kwargs['device'])
     return kwargs

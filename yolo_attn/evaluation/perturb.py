@@ -1,13 +1,23 @@
-"""Deletion and insertion curves of a detection's saliency map (the ODAM protocol, ICLR 2023).
+"""Deletion and insertion curves of a detection's saliency map (after RISE and the ODAM protocol).
 
-For a detection with class ``c``, box ``b`` and map ``m`` (original image size):
+For a detection with class ``c``, box ``b`` (area ``A`` pixels) and map ``m`` (original image size):
 
-* pixels are ranked by ``m``, most salient first (ties in row-major order);
-* ``steps`` + 1 images are made: at step ``k`` the top ``round(k / steps * H * W)`` pixels are
+* pixels are ranked by ``m``, most salient first; equal values (a map's exact zeros, a plateau) in
+  a seeded random order (``saliency_order``), never in row order, which would delete the image's
+  top rows first;
+* ``steps`` + 1 images are made: at step ``k`` the top ``round(k / steps * L)`` pixels are
   **deleted** (replaced by the baseline image's pixels) or, for insertion, copied from the image
-  **into** the baseline image. Step 0 of deletion and the last step of insertion are the image
-  itself; the last step of deletion and step 0 of insertion are the all-baseline image, whose score
-  is the *empty-image score*;
+  **into** the baseline image. ``L`` is the protocol's budget (``perturbation_budget``):
+
+  - ``box`` (default): ``L = min(BOX_MULTIPLE x A, H x W)``, relative to the detection. The first
+    step of a 20-step curve perturbs 0.1 A, so a map that ranks the object's pixels first removes
+    the object within the curve and a map beside it does not;
+  - ``image`` (the protocol before issue 11, kept for comparison): ``L = H x W``; the first step of
+    10 removes 10 % of the image, more than a small object, so every map that touches the object
+    reaches the same floor and the AUCs barely separate methods.
+
+  Step 0 of deletion and the last step of insertion at ``L = H x W`` are the image itself; deleting
+  all ``H x W`` pixels gives the all-baseline image, whose score is the *empty-image score*;
 * each perturbed image goes through the model as detect.py would see it (yolov5's ``letterbox``,
   one forward per batch of ``batch`` images, in a channels-last copy of the model -- see
   ``channels_last_copy`` --, boxes back to the original image with ``scale_boxes``);
@@ -32,10 +42,16 @@ import cv2
 import numpy as np
 import torch
 
-from .metrics import auc
+from .metrics import auc, box_pixels
 
 BASELINES = ('blur', 'gray', 'black')
 BLUR_SIGMA = 0.05  # of the image's longer side
+PROTOCOLS = ('box', 'image')
+# Box protocol budget, in box areas. An object fills 40-80 % of its box (star ... circle), so a map
+# on the object ranks it within about 1 A; 2 A leaves room for a map with a halo around the object,
+# and stays below the whole image for every box smaller than half of it.
+BOX_MULTIPLE = 2.0
+TIE_SEED = 0
 
 
 def baseline_image(im0: np.ndarray, kind: str = 'blur') -> np.ndarray:
@@ -49,14 +65,28 @@ def baseline_image(im0: np.ndarray, kind: str = 'blur') -> np.ndarray:
     raise ValueError(f"unknown baseline {kind!r}; choose from {', '.join(BASELINES)}")
 
 
-def saliency_order(cam: np.ndarray) -> np.ndarray:
-    """Flat pixel indices, most salient first; equal values keep row-major order."""
-    return np.argsort(-cam.reshape(-1), kind='stable')
+def saliency_order(cam: np.ndarray, seed: int = TIE_SEED) -> np.ndarray:
+    """Flat pixel indices, most salient first; equal values in a random order drawn from ``seed``
+    (a stable sort of a seeded permutation), so the order is reproducible and free of row order."""
+    perm = np.random.default_rng(seed).permutation(cam.size)
+    return perm[np.argsort(-cam.reshape(-1)[perm], kind='stable')]
 
 
-def step_counts(n_pixels: int, steps: int) -> list[int]:
-    """Pixels perturbed at steps 0 … ``steps``: 0, then equal shares, then all of them."""
-    return [int(round(k * n_pixels / steps)) for k in range(steps + 1)]
+def step_counts(budget: int, steps: int) -> list[int]:
+    """Pixels perturbed at steps 0 … ``steps``: 0, then equal shares of ``budget``, then all of it."""
+    return [int(round(k * budget / steps)) for k in range(steps + 1)]
+
+
+def perturbation_budget(box, shape, protocol: str = 'box', multiple: float = BOX_MULTIPLE) -> int:
+    """Pixels perturbed at the last step (``L`` in the module docstring) for a detection's ``box``
+    in an image of ``shape``; at least 1 pixel."""
+    n = int(shape[0]) * int(shape[1])
+    if protocol == 'image':
+        return n
+    if protocol != 'box':
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    x1, y1, x2, y2 = box_pixels(box, shape)
+    return int(min(max(round(multiple * max(x2 - x1, 0) * max(y2 - y1, 0)), 1), n))
 
 
 def perturbed(im0, base, order, n, insert=False) -> np.ndarray:
@@ -99,6 +129,7 @@ class Curves:
     insertion: np.ndarray
     start: float  # score on the unperturbed image
     empty: float  # score on the all-baseline image
+    budget: int = 0  # pixels perturbed at the last step
 
     @property
     def deletion_auc(self) -> float:
@@ -112,11 +143,16 @@ class Curves:
 class Perturber:
     """Deletion/insertion for the detections of one image at a time (see the module docstring)."""
 
-    def __init__(self, model, imgsz=640, steps=20, baseline='blur', batch=8, match_iou=0.5, score_floor=0.001):
+    def __init__(self, model, imgsz=640, steps=20, baseline='blur', batch=8, match_iou=0.5, score_floor=0.001,
+                 protocol='box', box_multiple=BOX_MULTIPLE, seed=TIE_SEED):
         from yolov5.utils.general import check_img_size
         if steps < 1:
             raise ValueError('steps must be at least 1')
+        if not box_multiple > 0:
+            raise ValueError(f'box_multiple must be positive, got {box_multiple}')
         baseline_image(np.zeros((1, 1, 3), np.uint8), baseline)  # validates the name
+        perturbation_budget((0, 0, 1, 1), (1, 1), protocol)  # validates the protocol
+        self.protocol, self.box_multiple, self.seed = protocol, float(box_multiple), seed
         self.model, self.stride = channels_last_copy(model).eval(), int(model.stride.max())
         self.imgsz = check_img_size(imgsz, s=self.stride)
         self.device = next(model.parameters()).device
@@ -164,26 +200,32 @@ class Perturber:
 
     def curves(self, im0: np.ndarray, targets) -> list[Curves]:
         """``targets``: ``[(map, cls, box), …]`` for detections of ``im0``; their deletion and insertion
-        curves, perturbed images made lazily and run ``batch`` at a time."""
+        curves, perturbed images made lazily and run ``batch`` at a time. Steps with nothing or
+        everything perturbed reuse the image's and the all-baseline image's scores."""
         if not targets:
             return []
         base = baseline_image(im0, self.baseline)
         boxes = [(cls, box) for _, cls, box in targets]
         start, empty = self.scores([(im0, boxes), (base, boxes)])
-        counts = step_counts(im0.shape[0] * im0.shape[1], self.steps)[1:-1]
-        orders = [saliency_order(cam) for cam, _, _ in targets]
+        n = im0.shape[0] * im0.shape[1]
+        budgets = [perturbation_budget(box, im0.shape, self.protocol, self.box_multiple) for _, box in boxes]
+        counts = [step_counts(b, self.steps) for b in budgets]
+        orders = [saliency_order(cam, self.seed) for cam, _, _ in targets]
 
         def jobs():
-            for (cls, box), order in zip(boxes, orders):
+            for target, order, c in zip(boxes, orders, counts):
+                inner = [k for k in c if 0 < k < n]
                 for insert in (False, True):
-                    for image in perturbed_steps(im0, base, order, counts, insert):
-                        yield image, [(cls, box)]
+                    for image in perturbed_steps(im0, base, order, inner, insert):
+                        yield image, [target]
 
         middle = iter(s[0] for s in self.scores(jobs()))
         out = []
         for t in range(len(targets)):
-            deletion = [start[t]] + [next(middle) for _ in counts] + [empty[t]]
-            insertion = [empty[t]] + [next(middle) for _ in counts] + [start[t]]
+            ends = {0: start[t], n: empty[t]}  # deletion; insertion swaps them
+            deletion = [ends[k] if k in ends else next(middle) for k in counts[t]]
+            ends = {0: empty[t], n: start[t]}
+            insertion = [ends[k] if k in ends else next(middle) for k in counts[t]]
             norm = start[t] if start[t] > 0 else np.nan
-            out.append(Curves(np.array(deletion) / norm, np.array(insertion) / norm, start[t], empty[t]))
+            out.append(Curves(np.array(deletion) / norm, np.array(insertion) / norm, start[t], empty[t], budgets[t]))
         return out

@@ -10,12 +10,8 @@ from .metrics import auc
 
 METRICS = ('pointing_game', 'energy_pg', 'deletion_auc', 'insertion_auc')
 HEADERS = {'detections': 'n', 'pointing_game': 'PG %', 'energy_pg': 'EPG', 'deletion_auc': 'deletion AUC ↓',
-           'insertion_auc': 'insertion AUC ↑', 'sanity_rho': 'sanity rho', 'sanity': 'sanity'}
-
-
-def level_name(level: int) -> str:
-    """Head level 0, 1, 2, … as yolov5 names the feature maps: P3 (stride 8), P4, P5, …"""
-    return f'P{int(level) + 3}'
+           'insertion_auc': 'insertion AUC ↑', 'sanity_rho': 'sanity rho', 'sanity_rho_partial': 'rho given prior',
+           'sanity': 'sanity', 'missed': 'missed'}
 
 
 def aggregate(rows) -> dict:
@@ -67,9 +63,10 @@ def write_csv(rows, path: Path, columns=None) -> Path:
     return path
 
 
-def plot_curves(curves: dict, path: Path, title='') -> Path:
+def plot_curves(curves: dict, path: Path, title='', protocol='box', box_multiple=2.0) -> Path:
     """Mean deletion and insertion curves, one line per key of ``curves``
-    (``{label: (deletion array (n, S+1), insertion array (n, S+1))}``)."""
+    (``{label: (deletion array (n, S+1), insertion array (n, S+1))}``); the x axis is the share of the
+    protocol's budget (``perturb``: ``box_multiple`` x the box area, or the whole image)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -83,8 +80,9 @@ def plot_curves(curves: dict, path: Path, title='') -> Path:
             y = np.nanmean(c, axis=0)
             ax.plot(x, y, label=f'{label} (n={len(c)}, AUC {auc(y):.3f})')
     for ax, name in zip(axes, ('deletion (lower is better)', 'insertion (higher is better)')):
-        ax.set(title=name, xlabel='fraction of pixels perturbed, in saliency order', ylabel='score / starting score',
-               xlim=(0, 1))
+        budget = f'{box_multiple:g} x box area' if protocol == 'box' else 'all pixels'
+        ax.set(title=name, xlabel=f'pixels perturbed in saliency order (share of {budget})',
+               ylabel='score / starting score', xlim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

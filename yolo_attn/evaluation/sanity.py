@@ -1,4 +1,5 @@
-"""Model-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
+"""Model-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018),
+made meaningful for detectors.
 
 A saliency method that explains the *model* must give different maps when the model's weights are
 replaced by random ones. For each detection of the trained model we compute the same method's map
@@ -6,13 +7,33 @@ for the same target — the same raw prediction row and class — in a copy of t
 layer with a ``reset_parameters()`` (convolutions, linear layers of the attention blocks, any
 BatchNorm) was re-initialised by PyTorch's own initialiser (seeded; the trained model is untouched).
 
-The two maps are compared with Spearman's rank correlation (``scipy.stats.spearmanr``), on copies
-downsampled to at most ``SIZE`` pixels on the longer side (the maps are upsampled from stride-8 or
-coarser features, so nothing is lost). Conventions: a constant map of the trained model shows
-nothing whatever the weights and counts as correlation 1; a constant map of the random model next to
-a non-constant trained one counts as 0. A method **fails** when the mean correlation is above the
-threshold (default 0.5) — its maps do not depend on what the model learned — and the verdict says
-why, naming the constant maps when there are any.
+Why the raw correlation is not enough for a detector: every detection's map is centred near the
+detection whatever the weights (a random model's score at a grid cell also depends most on the
+pixels around that cell), so two maps of the same detection share a **location prior** and their
+rank correlation is high even when nothing learned is shown. So three numbers per detection, on
+copies downsampled to at most ``SIZE`` pixels on the longer side (``scipy.stats``):
+
+* ``rho``: Spearman's rank correlation of the trained and the random map;
+* ``rho_partial``: the partial Spearman correlation given the prior ``p`` = minus the distance from
+  the box centre in box units, ``-sqrt(((x - cx) / w)^2 + ((y - cy) / h)^2)`` (any decreasing
+  function of it has the same ranks): ``(r_ab - r_ap r_bp) / sqrt((1 - r_ap^2)(1 - r_bp^2))`` on
+  the ranks — how much the two maps agree beyond "near the box centre";
+* ``rho_prior``: Spearman of the trained map with the prior alone — near 1 the map *is* the prior.
+
+Conventions: a constant trained map shows nothing whatever the weights and counts as 1 for
+``rho`` and ``rho_partial``; a constant random map next to a non-constant trained one counts as 0;
+a trained map that is a monotone function of the prior has no part beyond it (``rho_partial`` 1).
+
+Verdict per group of detections (all of them, and each head level P3, P4, …), from the means:
+
+* **pass**: ``rho <= RAW_THRESHOLD`` (0.5) and ``rho_partial <= PARTIAL_THRESHOLD`` (0.3) and
+  ``rho_prior <= PRIOR_ONLY`` (0.9) — the maps change with the weights, also beyond the location
+  prior, and are more than that prior. For the method as a whole every head level with at least
+  ``MIN_LEVEL`` checked detections must pass too;
+* **fail**: ``rho_partial > RAW_THRESHOLD`` — beyond the location they share, the maps still agree
+  as strongly as the raw check's fail mark: they come from the architecture, not from learning;
+* **inconclusive**: anything else (e.g. raw agreement above 0.5 that is mostly the location prior,
+  or maps that are the prior itself), with the reason in words.
 """
 
 from __future__ import annotations
@@ -27,7 +48,11 @@ import torch
 from .metrics import is_constant
 
 SIZE = 128
-THRESHOLD = 0.5
+RAW_THRESHOLD = 0.5
+PARTIAL_THRESHOLD = 0.3
+PRIOR_ONLY = 0.9
+MIN_LEVEL = 5
+THRESHOLD = RAW_THRESHOLD  # the raw pass mark under its former name
 
 
 def randomized_copy(model, seed=0):
@@ -43,52 +68,131 @@ def randomized_copy(model, seed=0):
 
 def rank_correlation(trained: np.ndarray, random: np.ndarray) -> float:
     """Spearman's rho between two maps, with the conventions of the module docstring."""
-    from scipy.stats import spearmanr
+    return correlations(trained, random)[0]
+
+
+def centre_prior(shape, box) -> np.ndarray:
+    """Minus the distance of every pixel centre from the box centre, in box widths and heights."""
+    h, w = shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    return -np.hypot((xs - (x1 + x2) / 2) / bw, (ys - (y1 + y2) / 2) / bh)
+
+
+def correlations(trained: np.ndarray, random: np.ndarray, box=None) -> tuple[float, float, float]:
+    """``(rho, rho_partial, rho_prior)`` of one detection (module docstring); without ``box`` the
+    last two are NaN."""
+    from scipy.stats import rankdata
     if is_constant(trained):
-        return 1.0
+        return 1.0, 1.0, float('nan')
+    a, f = _small(trained)
+    ranks = [rankdata(a.ravel())]
+    if box is not None:
+        ranks.append(rankdata(centre_prior(a.shape, [v * f for v in box]).ravel()))
+    r_ap = _pearson(ranks[0], ranks[1]) if box is not None else float('nan')
     if is_constant(random):
-        return 0.0
-    a, b = _small(trained), _small(random)
-    return float(spearmanr(a.ravel(), b.ravel())[0])
+        return 0.0, (0.0 if box is not None else float('nan')), r_ap
+    b = rankdata(_small(random)[0].ravel())
+    r_ab = _pearson(ranks[0], b)
+    if box is None:
+        return r_ab, float('nan'), float('nan')
+    r_bp = _pearson(b, ranks[1])
+    denominator = np.sqrt(max(1 - r_ap ** 2, 0.0) * max(1 - r_bp ** 2, 0.0))
+    if 1 - abs(r_ap) < 1e-9:
+        partial = 1.0  # the trained map is the prior: nothing beyond it could have changed
+    elif denominator < 1e-12:
+        partial = 0.0  # the random map is the prior: it shares nothing else with the trained one
+    else:
+        partial = float(np.clip((r_ab - r_ap * r_bp) / denominator, -1, 1))
+    return r_ab, partial, r_ap
 
 
-def _small(cam: np.ndarray) -> np.ndarray:
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    d = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / d) if d > 0 else 0.0
+
+
+def _small(cam: np.ndarray) -> tuple[np.ndarray, float]:
+    """The map at most ``SIZE`` pixels on its longer side, and the scale factor applied."""
     h, w = cam.shape
     f = SIZE / max(h, w)
     if f >= 1:
-        return cam
-    return cv2.resize(cam.astype(np.float32), (max(round(w * f), 1), max(round(h * f), 1)),
-                      interpolation=cv2.INTER_AREA)
+        return cam.astype(np.float64), 1.0
+    small = cv2.resize(cam.astype(np.float32), (max(round(w * f), 1), max(round(h * f), 1)),
+                       interpolation=cv2.INTER_AREA)
+    return small.astype(np.float64), small.shape[1] / w
 
 
 @dataclass
 class Verdict:
     method: str
+    level: str  # 'all' or a head level, P3, P4, …
     n: int
     mean_rho: float
+    mean_rho_partial: float
+    mean_rho_prior: float
     constant: int  # trained-model maps that are constant
-    threshold: float
-    passed: bool
+    verdict: str  # pass, inconclusive or fail
     reason: str
+    raw_threshold: float = RAW_THRESHOLD
+    partial_threshold: float = PARTIAL_THRESHOLD
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == 'pass'
 
 
-def verdict(method: str, trained_maps, random_maps, threshold=THRESHOLD) -> Verdict:
-    """Pass or fail for one method, from pairs of maps (trained model, randomised model)."""
-    rhos = [rank_correlation(a, b) for a, b in zip(trained_maps, random_maps)]
-    constant = sum(is_constant(a) for a in trained_maps)
-    if not rhos:
-        return Verdict(method, 0, float('nan'), 0, threshold, False, 'no detection to check')
-    mean = float(np.mean(rhos))
-    passed = mean <= threshold
-    if passed:
-        reason = f'maps change with random weights (mean rank correlation {mean:.2f} <= {threshold})'
+def verdict(method: str, rhos, level='all', constant=0, raw_threshold=RAW_THRESHOLD,
+            partial_threshold=PARTIAL_THRESHOLD) -> Verdict:
+    """One group's verdict from its detections' ``(rho, rho_partial, rho_prior)``."""
+    rhos = np.asarray(list(rhos), dtype=np.float64).reshape(-1, 3)
+    if not len(rhos):
+        return Verdict(method, level, 0, *[float('nan')] * 3, 0, 'inconclusive', 'no detection to check',
+                       raw_threshold, partial_threshold)
+    with np.errstate(all='ignore'):
+        raw, partial, prior = (float(np.nanmean(c)) if np.isfinite(c).any() else float('nan') for c in rhos.T)
+    numbers = f'rho {raw:.2f}, {partial:.2f} given the box-centre prior'
+    if partial > raw_threshold:
+        v, reason = 'fail', (f'FAILED ({numbers}): beyond their shared location the maps barely change when the '
+                             'weights are randomised; what they show comes from the architecture, not from learning')
+    elif not prior <= PRIOR_ONLY and np.isfinite(prior):
+        v, reason = 'inconclusive', (f'inconclusive ({numbers}): the maps are the location prior itself (rho '
+                                     f'{prior:.2f} > {PRIOR_ONLY} with a distance-from-box-centre map)')
+    elif raw <= raw_threshold and partial <= partial_threshold:
+        v, reason = 'pass', f'pass ({numbers} <= {raw_threshold}, {partial_threshold}): maps change with the weights'
+    elif raw > raw_threshold and partial <= partial_threshold:
+        v, reason = 'inconclusive', (f'inconclusive ({numbers}): the raw agreement (> {raw_threshold}) is mostly '
+                                     'the location prior, which any detector map shares')
     else:
-        reason = (f'FAILED: maps barely change when the weights are randomised (mean rank correlation '
-                  f'{mean:.2f} > {threshold}): what they show comes from the architecture, not from what the '
-                  'model learned')
+        v, reason = 'inconclusive', (f'inconclusive ({numbers}): agreement beyond the location prior between '
+                                     f'{partial_threshold} and {raw_threshold}')
     if constant:
         reason += f'; {constant} of {len(rhos)} maps are constant (no gradient reached the layers)'
-    return Verdict(method, len(rhos), mean, constant, threshold, passed, reason)
+    return Verdict(method, level, len(rhos), raw, partial, prior, constant, v, reason, raw_threshold,
+                   partial_threshold)
+
+
+def verdicts(method: str, rhos, levels, constant, raw_threshold=RAW_THRESHOLD,
+             partial_threshold=PARTIAL_THRESHOLD) -> list[Verdict]:
+    """The method's verdict over all checked detections, then one per head level (sorted by name).
+    ``rhos``: per detection ``(rho, rho_partial, rho_prior)``; ``levels``: its head level's name;
+    ``constant``: whether its trained map is constant. A level with ``MIN_LEVEL`` or more
+    detections that does not pass keeps the whole method from passing."""
+    rhos, levels, constant = list(rhos), list(levels), list(constant)
+    per_level = [verdict(method, [r for r, lv in zip(rhos, levels) if lv == name], name,
+                         sum(c for c, lv in zip(constant, levels) if lv == name), raw_threshold, partial_threshold)
+                 for name in sorted(set(levels))]
+    overall = verdict(method, rhos, 'all', sum(constant), raw_threshold, partial_threshold)
+    weak = [v for v in per_level if v.n >= MIN_LEVEL and not v.passed]
+    if overall.passed and weak:
+        overall.verdict = 'inconclusive'
+        overall.reason = (f'inconclusive: rho {overall.mean_rho:.2f}, {overall.mean_rho_partial:.2f} given the '
+                          'box-centre prior pass over all detections, but not on '
+                          + ', '.join(f'{v.level} ({v.verdict}, rho {v.mean_rho:.2f}/{v.mean_rho_partial:.2f})'
+                                      for v in weak))
+    return [overall] + per_level
 
 
 class RandomisedMaps:

@@ -6,8 +6,9 @@ forward of the letterboxed image, and the block's **spatial gate** is read from 
 
     gate(y, x) = mean over channels c of y[c, y, x] / x[c, y, x]
 
-(entries where ``|x|`` is below ``1e-6`` of its largest value are left out of the mean). This
-is one rule for every block, without reading its internals:
+(entries where ``x`` is 0 are left out of the mean). The block computes ``y = x * gate`` in
+float32, so the ratio gives the gate back to float32 rounding however small ``x`` is. This is one
+rule for every block, without reading its internals:
 
 * CBAM (Woo et al., ECCV 2018): ``y = x * w_c * s(y, x)``, so the gate is its spatial attention
   ``s = sigmoid(conv7x7([mean_c, max_c]))`` times the mean channel weight — the same picture;
@@ -21,8 +22,9 @@ is one rule for every block, without reading its internals:
 
 The gate (feature-map resolution) is upsampled to the letterboxed input with OpenCV's bilinear
 resize (as pytorch-grad-cam's ``scale_cam_image`` does for CAMs) and taken back to the original
-image by yolov5's ``scale_image`` (the letterbox undone), like the per-detection maps. The PNG
-shows it min-max normalised; the manifest keeps the gate's own range.
+image by yolov5's ``scale_image`` (the letterbox padding cropped off), like the per-detection
+maps. The PNG shows it min-max normalised over the image; the manifest keeps the gate's own range
+there (``gate_min``, ``gate_max``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ import numpy as np
 import torch
 
 FLAT = 1e-4  # relative spread (max - min) / max below which a gate has no spatial structure
-SMALL_INPUT = 1e-6  # |x| below this share of max |x| is left out of the ratio
 
 
 @dataclass
@@ -59,7 +60,7 @@ def attention_layers(model) -> list[int]:
 def spatial_gate(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(H, W) channel mean of ``y / x`` for one image's (C, H, W) input and output (module docstring)."""
     x, y = x.double(), y.double()
-    valid = x.abs() > SMALL_INPUT * float(x.abs().max())
+    valid = x != 0
     ratio = torch.where(valid, y / torch.where(valid, x, torch.ones_like(x)), torch.zeros_like(x))
     count = valid.sum(0)
     gate = ratio.sum(0) / count.clamp(min=1)
@@ -107,16 +108,15 @@ class AttentionMaps:
         for i in self.layers:
             inp, outp = store[i]
             g = spatial_gate(inp[0], outp[0]).float().cpu().numpy()
+            up = cv2.resize(g, (x.shape[3], x.shape[2]), interpolation=cv2.INTER_LINEAR)
+            gate = scale_image(x.shape[2:], up[..., None], im0.shape)[..., 0]  # the image's part, original size
             item = GateMap(i, type(self.model.model[i]).__name__, round(x.shape[2] / g.shape[0]),
-                           float(g.min()), float(g.max()))
+                           float(gate.min()), float(gate.max()))
             spread = item.gate_max - item.gate_min
             if not spread > FLAT * max(abs(item.gate_max), abs(item.gate_min), 1e-12):
                 item.note = (f'no spatial gate: the same weight at every position (gate {item.gate_min:.4g} to '
                              f'{item.gate_max:.4g}); a channel-only block such as SE or ECA')
-                out.append(item)
-                continue
-            norm = ((g - item.gate_min) / spread).astype(np.float32)
-            up = cv2.resize(norm, (x.shape[3], x.shape[2]), interpolation=cv2.INTER_LINEAR)
-            item.map = np.clip(scale_image(x.shape[2:], up[..., None], im0.shape)[..., 0], 0, 1).astype(np.float32)
+            else:
+                item.map = np.clip((gate - item.gate_min) / spread, 0, 1).astype(np.float32)
             out.append(item)
         return out

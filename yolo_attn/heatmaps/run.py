@@ -2,6 +2,11 @@
 
 ``run(**kwargs)`` mirrors the CLI flags, as yolov5's scripts do. Results go to a new
 ``runs/heatmap/exp``, ``exp2``, ... (an existing folder is never written into or deleted).
+Figures are drawn by ``figures`` (``--alpha --colormap --hide-labels --hide-conf --line-thickness
+--scale``), files named by ``naming`` (video frames ``<video>_<frame:06d>``); ``--attention-maps``
+adds each attention block's spatial gate per image (``attention_maps``); ``--save-video`` writes,
+per video, the frames with every detection's box over the maximum of their maps. The manifest is
+rewritten after every image, so it is valid when a run is cut short.
 """
 
 from __future__ import annotations
@@ -17,29 +22,14 @@ import numpy as np
 
 from ..errors import UserError
 from .api import explain, load_model
+from .attention_maps import AttentionMaps
 from .engine import DEFAULT_METHOD, METHODS
+from .figures import COLORMAPS, Style, enlarge, heat, overlay, overview
+from .methods import NOT_PER_DETECTION, methods_help, per_detection
+from .naming import level_names, output_stem
 from .targets import TARGETS
 
 LOGGER = logging.getLogger('yolov5')
-
-
-def overlay(image_bgr, det, line_width=None):
-    """grad-cam's ``show_cam_on_image`` with the detection's box and label drawn by yolov5's Annotator."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-    from yolov5.utils.plots import Annotator, colors
-    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
-    vis = cv2.cvtColor(show_cam_on_image(rgb, det.map, use_rgb=True), cv2.COLOR_RGB2BGR)
-    annotator = Annotator(np.ascontiguousarray(vis), line_width=line_width)
-    annotator.box_label(det.box, f'{det.name} {det.score:.2f}', color=colors(det.cls, True))
-    return annotator.result()
-
-
-def overview(image_bgr, detections, line_width=None):
-    from yolov5.utils.plots import Annotator, colors
-    annotator = Annotator(np.ascontiguousarray(image_bgr.copy()), line_width=line_width)
-    for k, det in enumerate(detections):
-        annotator.box_label(det.box, f'{k}: {det.name} {det.score:.2f}', color=colors(det.cls, True))
-    return annotator.result()
 
 
 def new_run_dir(project, name, exist_ok=False) -> Path:
@@ -61,43 +51,68 @@ def write(path: Path, image) -> str:
 def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
         conf_thres=0.25, iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
         vid_stride=1, renorm_in_box=False, save_maps=False, project='runs/heatmap', name='exp', exist_ok=False,
-        line_thickness=None):
+        line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
+        attention_maps=False, save_video=False):
     """Write heatmaps for every detection of every image; return the manifest dict."""
+    style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
     model = load_model(weights, device)
+    if not per_detection(method):
+        LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
+                       'not what each detection used; choose a gradient-based method for per-detection maps')
     save_dir = new_run_dir(project, name, exist_ok)
-    manifest = {'weights': str(weights), 'method': method, 'target': target, 'imgsz': imgsz,
-                'layers': list(model.model[-1].f) if layers is None else [int(i) for i in layers],
-                'conf_thres': conf_thres, 'iou_thres': iou_thres, 'images': []}
+    levels = level_names(model)
+    gates = AttentionMaps(model, imgsz) if attention_maps else None
+    manifest = {'weights': str(weights), 'method': method, 'per_detection': per_detection(method), 'target': target,
+                'imgsz': imgsz, 'layers': list(model.model[-1].f) if layers is None else layers,
+                'conf_thres': conf_thres, 'iou_thres': iou_thres, 'renorm_in_box': renorm_in_box,
+                'style': vars(style), 'head_levels': levels, 'complete': False, 'images': []}
+    if gates is not None:
+        manifest['attention_layers'] = gates.layers
+        if not gates.layers:
+            LOGGER.warning(f'WARNING: --attention-maps: {weights} has no registered attention block')
+    videos = VideoWriters(save_dir, vid_stride) if save_video else None
     seen, constant, t_write, t0 = {}, 0, 0.0, time.time()
-    for image in explain(model, source, imgsz, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms,
-                         max_det, device, batch, vid_stride, renorm_in_box, progress=True):
-        stem = Path(image.path).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        stem = stem if seen[stem] == 1 else f'{stem}_{seen[stem]}'  # video frames, same names in two folders
-        t = time.time()
-        entry = {'path': image.path, 'height': image.shape[0], 'width': image.shape[1],
-                 'overview': write(save_dir / f'{stem}.png', overview(image.image, image.detections, line_thickness)),
-                 'detections': []}
-        for k, det in enumerate(image.detections):
-            png = save_dir / f'{stem}_{k:03d}_{det.name}.png'
-            item = {'index': k, 'box_xyxy': det.box, 'class_id': det.cls, 'class_name': det.name,
-                    'objectness': det.objectness, 'class_prob': det.class_prob, 'score': det.score,
-                    'head_level': det.level, 'anchor': det.anchor, 'cell': list(det.cell), 'raw_index': det.index,
-                    'target': target, 'method': method, 'layers': manifest['layers'],
-                    'png': write(png, overlay(image.image, det, line_thickness)),
-                    'energy_in_box': round(det.energy_in_box, 6), 'constant_map': det.constant}
-            if save_maps:
-                np.save(png.with_suffix('.npy'), det.map.astype(np.float32))
-                item['npy'] = str(png.with_suffix('.npy'))
-            if det.constant:
-                constant += 1
-                LOGGER.warning(f'WARNING: {png.name}: the map is constant (no gradient reached layers '
-                               f'{manifest["layers"]}); kept and flagged in the manifest')
-            entry['detections'].append(item)
-        manifest['images'].append(entry)
-        t_write += time.time() - t
-    manifest['seconds'] = {'total': round(time.time() - t0, 3), 'writing_files': round(t_write, 3)}
-    (save_dir / 'heatmaps.json').write_text(json.dumps(manifest, indent=2))
+    try:
+        for image in explain(model, source, imgsz, method, target, layers, conf_thres, iou_thres, classes,
+                             agnostic_nms, max_det, device, batch, vid_stride, renorm_in_box, progress=True):
+            t = time.time()
+            stem = output_stem(image.path, image.frame)
+            seen[stem] = seen.get(stem, 0) + 1
+            stem = stem if seen[stem] == 1 else f'{stem}_{seen[stem]}'  # the same name in two folders
+            layers_used = getattr(image, 'layers', None) or manifest['layers']
+            entry = {'path': image.path, 'frame': image.frame, 'height': image.shape[0], 'width': image.shape[1],
+                     'overview': write(save_dir / f'{stem}.png', overview(image.image, image.detections, style)),
+                     'detections': []}
+            for k, det in enumerate(image.detections):
+                png = save_dir / f'{stem}_{k:03d}_{det.name}.png'
+                item = {'index': k, 'box_xyxy': det.box, 'class_id': det.cls, 'class_name': det.name,
+                        'objectness': det.objectness, 'class_prob': det.class_prob, 'score': det.score,
+                        'head_level': levels[det.level], 'anchor': det.anchor, 'cell': list(det.cell),
+                        'raw_index': det.index, 'target': target, 'method': method,
+                        'layers': list(getattr(det, 'layers', None) or layers_used),
+                        'png': write(png, overlay(image.image, det, style)),
+                        'energy_in_box': round(det.energy_in_box, 6), 'constant_map': det.constant}
+                if save_maps:
+                    np.save(png.with_suffix('.npy'), det.map.astype(np.float32))
+                    item['npy'] = str(png.with_suffix('.npy'))
+                if det.constant:
+                    constant += 1
+                    LOGGER.warning(f'WARNING: {png.name}: the map is constant (no gradient reached layers '
+                                   f'{item["layers"]}); kept and flagged in the manifest')
+                entry['detections'].append(item)
+            if gates is not None:
+                entry['attention_maps'] = write_gates(gates(image.image), image.image, save_dir, stem, style)
+            if videos is not None and image.frame is not None:
+                cam = np.max([d.map for d in image.detections], 0) if image.detections else None
+                entry['video'] = videos.add(image.path, overview(image.image, image.detections, style, cam))
+            manifest['images'].append(entry)
+            t_write += time.time() - t
+            save_manifest(save_dir, manifest, t0, t_write)
+        manifest['complete'] = True
+    finally:
+        if videos is not None:
+            videos.close()
+        save_manifest(save_dir, manifest, t0, t_write)
     n = sum(len(i['detections']) for i in manifest['images'])
     print(f"{n} detection heatmaps for {len(manifest['images'])} images ({constant} constant) saved to {save_dir}; "
           f"manifest {save_dir / 'heatmaps.json'}")
@@ -105,11 +120,68 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
     return manifest
 
 
+def figure_style(*args) -> Style:
+    """``figures.Style`` from the figure flags; a bad value is one line (``UserError``)."""
+    try:
+        return Style(*args)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def save_manifest(save_dir: Path, manifest: dict, t0: float, t_write: float) -> None:
+    """Write ``heatmaps.json`` whole to a temporary file, then rename it over the old one: a reader
+    never sees half a manifest, also when the run is interrupted."""
+    manifest['seconds'] = {'total': round(time.time() - t0, 3), 'writing_files': round(t_write, 3)}
+    tmp = save_dir / 'heatmaps.json.tmp'
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(save_dir / 'heatmaps.json')
+
+
+def write_gates(gates, image, save_dir: Path, stem: str, style: Style) -> list[dict]:
+    """One PNG per attention block with a spatial gate (``<stem>_attn<layer>_<Block>.png``), and the
+    manifest entries: the blocks without one get their note instead of a PNG."""
+    out = []
+    for g in gates:
+        item = {'layer': g.layer, 'block': g.block, 'stride': g.stride, 'gate_min': g.gate_min,
+                'gate_max': g.gate_max}
+        if g.map is None:
+            item['note'] = g.note
+        else:
+            item['png'] = write(save_dir / f'{stem}_attn{g.layer:02d}_{g.block}.png',
+                                heat(enlarge(image, style.scale), enlarge(g.map, style.scale), style))
+        out.append(item)
+    return out
+
+
+class VideoWriters:
+    """``--save-video``: one ``<video>.mp4`` per source video (mp4v, as detect.py writes), at the
+    source's frame rate divided by ``vid_stride``."""
+
+    def __init__(self, save_dir: Path, vid_stride: int):
+        self.save_dir, self.vid_stride, self.open = save_dir, vid_stride, {}
+
+    def add(self, path: str, frame: np.ndarray) -> str:
+        if path not in self.open:
+            cap = cv2.VideoCapture(path)
+            fps = (cap.get(cv2.CAP_PROP_FPS) or 30) / self.vid_stride
+            cap.release()
+            out = self.save_dir / f'{Path(path).stem}.mp4'
+            h, w = frame.shape[:2]
+            self.open[path] = (cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h)), str(out))
+        writer, out = self.open[path]
+        writer.write(frame)
+        return out
+
+    def close(self):
+        for writer, _ in self.open.values():
+            writer.release()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
     p.add_argument('--source', required=True, help='image, folder, glob, video or .txt list')
     p.add_argument('--imgsz', '--img', '--img-size', type=int, default=640, help='inference size (pixels)')
-    p.add_argument('--method', default=DEFAULT_METHOD, choices=list(METHODS), help='pytorch-grad-cam weighting')
+    p.add_argument('--method', default=DEFAULT_METHOD, choices=list(METHODS), metavar='METHOD', help=methods_help())
     p.add_argument('--target', default='score', choices=list(TARGETS),
                    help='conf: objectness; class: class probability; score: objectness x class probability')
     p.add_argument('--layers', default=None, help='comma-separated layer indices (default: the inputs of Detect)')
@@ -123,10 +195,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--vid-stride', type=int, default=1, help='video frame-rate stride')
     p.add_argument('--renorm-in-box', action='store_true', help='normalise each map inside its box, zero outside')
     p.add_argument('--save-maps', action='store_true', help='also save each raw map as float32 .npy (original size)')
-    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels)')
+    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels; default: by image size)')
+    add_figure_arguments(p)
+    p.add_argument('--attention-maps', action='store_true',
+                   help="also save each attention block's spatial gate per image (CBAM, CoordAtt, SimAM, ...)")
+    p.add_argument('--save-video', action='store_true',
+                   help='video sources: also write <video>.mp4 of the frames with every box over their maps')
     p.add_argument('--project', default='runs/heatmap', help='save to project/name')
     p.add_argument('--name', default='exp', help='save to project/name')
     p.add_argument('--exist-ok', action='store_true', help='reuse project/name if it is empty')
+
+
+def add_figure_arguments(p: argparse.ArgumentParser) -> None:
+    """The figure flags shared with ``heatmap-compare`` (``--line-thickness`` is added by each command)."""
+    p.add_argument('--alpha', type=float, default=0.5, help='weight of the map over the image, 0 to 1')
+    p.add_argument('--colormap', default='jet', choices=sorted(COLORMAPS), metavar='NAME',
+                   help=f"OpenCV colormap: {', '.join(sorted(COLORMAPS))}")
+    p.add_argument('--hide-labels', action='store_true', help='no class labels on the boxes')
+    p.add_argument('--hide-conf', action='store_true', help='class names without scores')
+    p.add_argument('--scale', type=float, default=1.0,
+                   help='output size / image size, e.g. 3 for 160-px images: boxes and labels are drawn after '
+                        'enlarging, so they stay thin and readable')
 
 
 def run_from_args(args) -> int:
