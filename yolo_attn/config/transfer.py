@@ -19,7 +19,7 @@ def _written_rows(d: dict) -> list:
     return list(d.get('backbone') or []) + list(d.get('head') or [])
 
 
-def _rows(d: dict) -> list:
+def layer_rows(d: dict) -> list:
     """The layers a model dict builds: its rows, with an ``attention:`` section expanded."""
     from .surgery import expand_attention
     return _written_rows(expand_attention(d))
@@ -38,10 +38,10 @@ def layer_correspondence(src: dict, dst: dict) -> dict[int, int]:
     section gets the map the expansion built (exact: no alignment, no ambiguity when an inserted
     block equals a row already there).
     """
-    if dst.get('attention') is not None and _written_rows(dst) == _rows(src):
+    if dst.get('attention') is not None and _written_rows(dst) == layer_rows(src):
         from .surgery import expand_attention_with_map
         return expand_attention_with_map(dst)[1]
-    a, b = [_signature(r) for r in _rows(src)], [_signature(r) for r in _rows(dst)]
+    a, b = [_signature(r) for r in layer_rows(src)], [_signature(r) for r in layer_rows(dst)]
     # longest common subsequence table, then walk it back
     table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
     for i in range(len(a) - 1, -1, -1):
@@ -87,7 +87,7 @@ def intersect_by_correspondence(da: dict, db: dict, src_yaml: dict, dst_yaml: di
 
 def correspondence_intersect(src_yaml: dict, dst_yaml: dict):
     """A drop-in for train.py's ``intersect_dicts`` that knows both YAMLs and logs what it did."""
-    rows = _rows(dst_yaml)
+    rows = layer_rows(dst_yaml)
 
     def intersect_dicts(da, db, exclude=()):
         kept, fresh = intersect_by_correspondence(da, db, src_yaml, dst_yaml, exclude)

@@ -21,6 +21,14 @@ Design
   placement is rejected if it would hide more than 30 % of an object already
   drawn, and every label is computed at the end from the pixels the object
   still owns, so boxes are tight around what is actually visible.
+* **Difficulty** -- ``easy`` (the default, described above) or ``hard``: the
+  same 5 labelled classes (so a model pretrained on ``easy``, e.g. the shipped
+  checkpoint, keeps its detection head) among 4 *unlabelled* distractor
+  outlines (hexagon, pentagon, ellipse, arrow: shapes of other classes, in
+  random colours, that a detector must learn to ignore), 4-14 labelled objects
+  and 2-8 distractors per image, boxes log-uniform from 3 % to 30 % of the
+  side (more small objects), up to 50 % of an object hidden by later ones,
+  and clutter (random lines) on the background.
 * **Determinism** -- every image has its own generator,
   ``numpy.random.default_rng([seed, split, index])``; the same seed gives
   byte-identical labels and images, and train and val never share a stream.
@@ -28,6 +36,7 @@ Design
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -35,9 +44,10 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-__all__ = ["CLASS_NAMES", "generate_shapes"]
+__all__ = ["CLASS_NAMES", "DIFFICULTIES", "generate_shapes"]
 
 CLASS_NAMES = ("circle", "square", "triangle", "star", "cross")
+DISTRACTOR_NAMES = ("hexagon", "pentagon", "ellipse", "arrow")  # drawn in "hard" images, never labelled
 
 MIN_SIZE, MAX_SIZE = 0.04, 0.50  # object box side as a fraction of imgsz (log-uniform)
 MIN_OBJECTS, MAX_OBJECTS = 2, 8  # objects per image (uniform, fewer if placement fails)
@@ -45,6 +55,21 @@ MAX_HIDDEN = 0.30  # an object may lose at most this fraction of its pixels to l
 MIN_CONTRAST = 120.0  # minimum RGB distance between an object and its surroundings
 JPEG_QUALITY = 95
 _SPLITS = {"train": 0, "val": 1}
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """What one difficulty draws: counts, size range (fraction of imgsz), occlusion, clutter."""
+    objects: tuple = (MIN_OBJECTS, MAX_OBJECTS)
+    sizes: tuple = (MIN_SIZE, MAX_SIZE)
+    max_hidden: float = MAX_HIDDEN
+    distractors: tuple = (0, 0)
+    clutter: tuple = (0, 0)  # lines drawn on the background
+
+
+DIFFICULTIES = {"easy": Difficulty(),
+                "hard": Difficulty(objects=(4, 14), sizes=(0.03, 0.30), max_hidden=0.50,
+                                   distractors=(2, 8), clutter=(10, 30))}
 _SHIFT = 4  # OpenCV sub-pixel bits for drawing: coordinates are multiplied by 16
 
 
@@ -69,10 +94,20 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _outline(cls: int, rng: np.random.Generator) -> np.ndarray | None:
     """Polygon (k, 2) of circumradius ~1 for class ``cls``, randomly rotated; None for circles."""
-    name = CLASS_NAMES[cls]
+    name = (CLASS_NAMES + DISTRACTOR_NAMES)[cls]
     if name == "circle":
         return None
-    if name == "square":
+    if name in ("hexagon", "pentagon"):
+        k = 6 if name == "hexagon" else 5
+        ang = math.pi / 2 + np.arange(k) * 2 * math.pi / k
+        pts = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    elif name == "ellipse":
+        ang = np.linspace(0, 2 * math.pi, 48, endpoint=False)
+        pts = np.stack([np.cos(ang), rng.uniform(0.35, 0.6) * np.sin(ang)], axis=1)
+    elif name == "arrow":  # shaft plus a triangular head
+        s, h = rng.uniform(0.15, 0.25), rng.uniform(0.45, 0.6)
+        pts = np.array([(-1, -s), (0.2, -s), (0.2, -h), (1, 0), (0.2, h), (0.2, s), (-1, s)])
+    elif name == "square":
         pts = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], dtype=np.float64)
     elif name == "triangle":  # near-equilateral: vertex angles jittered a little
         ang = math.pi / 2 + np.arange(3) * 2 * math.pi / 3 + rng.uniform(-0.12, 0.12, size=3)
@@ -103,18 +138,38 @@ def _pick_colour(rng: np.random.Generator, refs: list[np.ndarray]) -> np.ndarray
     return best
 
 
-def _render(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
+def _clutter(rng: np.random.Generator, img: np.ndarray, count: int) -> None:
+    """Random straight lines, 1-3 px wide, across the background, in place (no blobs: a small
+    round blob would be an unlabelled circle)."""
+    n = img.shape[0]
+    for _ in range(count):
+        colour = tuple(float(v) for v in rng.uniform(0, 255, size=3))
+        p0, p1 = rng.integers(0, n, size=2), rng.integers(0, n, size=2)
+        cv2.line(img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour,
+                 int(rng.integers(1, 4)), cv2.LINE_AA)
+
+
+def _render(rng: np.random.Generator, n: int, spec: Difficulty = DIFFICULTIES["easy"]) -> tuple[np.ndarray, list[str]]:
     """Draw one image; return it (uint8, n x n x 3) and its YOLO label lines."""
     bg = _background(rng, n)
+    if spec.clutter[1]:
+        _clutter(rng, bg, int(rng.integers(spec.clutter[0], spec.clutter[1] + 1)))
     img = bg.copy()
     ids = np.zeros((n, n), dtype=np.int16)  # 0 = background, k = k-th object (1-based)
-    objs = []  # (cls, colour, window, area)
+    objs = []  # (cls, colour, window, area); cls >= len(CLASS_NAMES): a distractor
     visible = []  # pixels each object still owns
-    count = int(rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1))
-    lo, hi = max(MIN_SIZE * n, 8.0), MAX_SIZE * n
-    sizes = np.sort(np.exp(rng.uniform(math.log(lo), math.log(hi), size=count)))[::-1]
-    for size in sizes:  # largest first, so small objects are drawn on top and stay visible
-        cls = int(rng.integers(len(CLASS_NAMES)))
+    count = int(rng.integers(spec.objects[0], spec.objects[1] + 1))
+    lo, hi = max(spec.sizes[0] * n, 8.0), spec.sizes[1] * n
+    sizes = np.exp(rng.uniform(math.log(lo), math.log(hi), size=count))
+    labelled = np.ones(count, dtype=bool)
+    if spec.distractors[1]:
+        extra = int(rng.integers(spec.distractors[0], spec.distractors[1] + 1))
+        sizes = np.concatenate([sizes, np.exp(rng.uniform(math.log(lo), math.log(hi), size=extra))])
+        labelled = np.concatenate([labelled, np.zeros(extra, dtype=bool)])
+    order = np.argsort(-sizes, kind="stable")
+    for size, is_object in zip(sizes[order], labelled[order]):  # largest first: small ones stay visible
+        cls = int(rng.integers(len(CLASS_NAMES))) if is_object else \
+            len(CLASS_NAMES) + int(rng.integers(len(DISTRACTOR_NAMES)))
         poly = _outline(cls, rng)
         if poly is not None:
             poly = poly * (size / np.ptp(poly, axis=0).max())
@@ -136,7 +191,7 @@ def _render(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
             mask = cover > 127
             win = ids[y0:y1, x0:x1]
             hidden = np.bincount(win[mask], minlength=len(objs) + 1)
-            if any(visible[k] - hidden[k + 1] < (1 - MAX_HIDDEN) * o[3] for k, o in enumerate(objs)):
+            if any(visible[k] - hidden[k + 1] < (1 - spec.max_hidden) * o[3] for k, o in enumerate(objs)):
                 continue
             refs = [bg[y0:y1, x0:x1][mask].mean(0)] + [objs[k - 1][1] for k in np.unique(win) if k]
             colour = _pick_colour(rng, refs).astype(np.float32)
@@ -149,6 +204,8 @@ def _render(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
             break
     lines = []
     for k, (cls, _, (x0, y0, x1, y1), _) in enumerate(objs, start=1):
+        if cls >= len(CLASS_NAMES):
+            continue
         vis = ids[y0:y1, x0:x1] == k
         cols, rows = np.flatnonzero(vis.any(0)), np.flatnonzero(vis.any(1))
         bx0, bx1 = x0 + cols[0], x0 + cols[-1] + 1  # pixel edges: tight, inside [0, n]
@@ -158,7 +215,9 @@ def _render(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
     return np.round(img).astype(np.uint8), lines
 
 
-def _check_args(n_train, n_val, imgsz, seed) -> None:
+def _check_args(n_train, n_val, imgsz, seed, difficulty="easy") -> None:
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
     for name, v in (("n_train", n_train), ("n_val", n_val)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -169,15 +228,17 @@ def _check_args(n_train, n_val, imgsz, seed) -> None:
 
 
 def generate_shapes(out, n_train: int = 256, n_val: int = 64, imgsz: int = 320,
-                    seed: int = 0, progress: bool = True) -> Path:
+                    seed: int = 0, progress: bool = True, difficulty: str = "easy") -> Path:
     """Write the shapes dataset under ``out`` and return the path of its data YAML.
 
     Layout: ``out/images/{train,val}/*.jpg``, ``out/labels/{train,val}/*.txt``
     (``cls xc yc w h``, normalised, 6 decimals) and ``out/shapes.yaml`` whose
     ``path`` is the absolute path of ``out``. ``out`` must not exist or be an
-    empty directory; nothing already there is ever overwritten.
+    empty directory; nothing already there is ever overwritten. ``difficulty``:
+    ``easy`` or ``hard`` (see the module docstring); an image's generator does
+    not depend on it, and ``easy`` images are the ones this module always drew.
     """
-    _check_args(n_train, n_val, imgsz, seed)
+    _check_args(n_train, n_val, imgsz, seed, difficulty)
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"output directory {out} already exists and is not empty; pick a new --out")
@@ -190,7 +251,7 @@ def generate_shapes(out, n_train: int = 256, n_val: int = 64, imgsz: int = 320,
     width = max(5, len(str(max(counts.values()) - 1)))
     for split, i in tqdm(jobs, desc="shapes", unit="img", disable=not progress):
         rng = np.random.default_rng([int(seed), _SPLITS[split], i])
-        img, lines = _render(rng, int(imgsz))
+        img, lines = _render(rng, int(imgsz), DIFFICULTIES[difficulty])
         stem = f"{i:0{width}d}"
         if not cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), img,
                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):

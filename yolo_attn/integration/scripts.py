@@ -16,6 +16,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from . import attn_start
 from .checkpoints import CheckpointError, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg
 from .datasets import check_data
@@ -62,6 +63,7 @@ def preflight_train(opt) -> None:
         if ckpt.get('epoch', -1) < 0 or ckpt.get('optimizer') is None:
             raise UserError(f'--resume {last}: that training is finished (its optimizer state was stripped), '
                             f'nothing to resume; start a new run with --weights {last}')
+        attn_start.install(opt, ckpt)  # the residual scales the run holds
         return
     if opt.noval:
         raise UserError('--noval: yolov5 7.0.14 train.py fails after the first epoch with it (map50s is only set '
@@ -85,6 +87,8 @@ def preflight_train(opt) -> None:
         from ..config.transfer import correspondence_intersect
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
+    attn_start.install(opt, ckpts[0] if ckpts else None, src if ckpts and opt.cfg else None,
+                       load_cfg(opt.cfg) if ckpts and opt.cfg else None)
 
 
 def preflight_val(opt) -> None:
@@ -148,8 +152,11 @@ def run_script(script: str, argv: list[str]) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(sys, 'argv', [f'yolo-attn {script}', *argv]))
         stack.enter_context(_patched(module, 'parse_opt', parse_opt))
-        if hasattr(module, 'intersect_dicts'):  # the train preflight may swap it for this run only
-            stack.enter_context(_patched(module, 'intersect_dicts', module.intersect_dicts))
+        for name in ('intersect_dicts', 'smart_optimizer'):  # the train preflight may swap them for this run only
+            if hasattr(module, name):
+                stack.enter_context(_patched(module, name, getattr(module, name)))
+        if script == 'train':  # --attn-start (attn_start.py)
+            stack.enter_context(_patched(module, 'argparse', attn_start.argparse_for_train()))
         if script == 'train':
             module.main(module.parse_opt())
         else:
