@@ -141,11 +141,13 @@ def patch_fonts() -> None:
 YOLOV5_SCRIPTS = ('train', 'val', 'detect', 'export')
 
 
-def replace_in_yolov5(name: str, replacement) -> None:
-    """Rebind ``name`` to ``replacement`` in every loaded yolov5 module that imported the original."""
-    general = importlib.import_module('yolov5.utils.general')
-    downloads = importlib.import_module('yolov5.utils.downloads')
-    original = getattr(general, name, None) or getattr(downloads, name)
+def replace_in_yolov5(name: str, replacement, original=None) -> None:
+    """Rebind ``name`` to ``replacement`` in every loaded yolov5 module that imported the original
+    (by default the one in yolov5's utils/general.py or utils/downloads.py)."""
+    if original is None:
+        general = importlib.import_module('yolov5.utils.general')
+        downloads = importlib.import_module('yolov5.utils.downloads')
+        original = getattr(general, name, None) or getattr(downloads, name)
     for mod_name, module in list(sys.modules.items()):
         if mod_name.startswith('yolov5') and module is not None and getattr(module, name, None) is original:
             setattr(module, name, replacement)
