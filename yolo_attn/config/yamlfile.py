@@ -1,4 +1,16 @@
-"""Read a YAML file as data (``yaml.safe_load``: nothing executed), malformed YAML as one line."""
+"""Every YAML we or yolov5 read (model, data, hyp, a run's opt.yaml): data only, bounded, one-line errors.
+
+* ``yaml.SafeLoader``: plain data only; a ``!!python/...`` tag is refused and nothing runs.
+* Bounded: a file larger than ``MAX_BYTES`` is refused before parsing, and the node graph is
+  measured *before* it is turned into Python objects: each alias counts as a full copy of what it
+  names (what a consumer that walks, copies or prints the data pays), and more than ``MAX_NODES``
+  such nodes, a recursive alias, or nesting deeper than Python can follow, is refused in one
+  line. A 1 KB "billion laughs" file of nested aliases expands to ~10^9 nodes: refused in
+  milliseconds, where walking it took gigabytes.
+* ``safe_load`` is the same loader with ``yaml.safe_load``'s signature, handed to yolov5's
+  modules (``integration.untrusted``) so its own reads of hyp YAMLs, opt.yaml and data YAMLs obey
+  the same rules.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +20,89 @@ import yaml
 
 from ..errors import UserError
 
+MAX_BYTES = 16 * 2 ** 20  # the largest stock yolov5 YAML is a few KB; a data YAML listing classes, < 1 MB
+MAX_NODES = 1_000_000  # nodes after alias expansion (ImageNet's 1000 names are ~2000)
+
+
+def _children(node):
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return ()
+
+
+def _check_expansion(root, where, error) -> None:
+    """Expanded size of the node graph (iterative, memoised by node identity); refuse bombs and cycles."""
+    size, open_nodes, stack = {}, set(), [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        key = id(node)
+        if closing:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[key] > MAX_NODES:
+                raise error(f'{where}: refused: its aliases expand to more than {MAX_NODES:,} nodes '
+                            f'(a YAML "billion laughs"); write the data out without nested aliases')
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise error(f'{where}: refused: a recursive alias (a node that contains itself)')
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _malformed(where, e: yaml.YAMLError, error):
+    mark = getattr(e, 'problem_mark', None)
+    at = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
+    problem = getattr(e, 'problem', None) or e
+    if isinstance(e, yaml.constructor.ConstructorError):
+        return error(f'{where}{at}: refused: {problem} (only plain data is read; tags that build Python '
+                     f'objects never run)')
+    return error(f'{where}: malformed YAML{at}: {problem}')
+
+
+def load_text(text: str, where, error: type[UserError] = UserError):
+    """Parse YAML text as plain data within the limits above."""
+    if len(text) > MAX_BYTES:
+        raise error(f'{where}: refused: {len(text):,} characters is more than a YAML file needs '
+                    f'(limit {MAX_BYTES:,})')
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, where, error)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise _malformed(where, e, error) from None
+    except RecursionError:
+        raise error(f'{where}: refused: nested deeper than a YAML file needs') from None
+    finally:
+        loader.dispose()
+
 
 def read_yaml(path: Path, error: type[UserError] = UserError):
-    """The file's data; a syntax error becomes ``error('<path>: malformed YAML (line L, column C): ...')``."""
+    """The file's data; every failure is ``error('<path>: ...')`` (one line)."""
+    path = Path(path)
     try:
-        return yaml.safe_load(Path(path).read_text(encoding='utf-8', errors='replace'))
-    except yaml.YAMLError as e:
-        mark = getattr(e, 'problem_mark', None)
-        at = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
-        raise error(f'{path}: malformed YAML{at}: {getattr(e, "problem", None) or e}') from None
+        if path.stat().st_size > MAX_BYTES:
+            raise error(f'{path}: refused: {path.stat().st_size:,} bytes is more than a YAML file needs '
+                        f'(limit {MAX_BYTES:,})')
+        text = path.read_text(encoding='utf-8', errors='replace')
+    except OSError as e:
+        raise error(f'{path}: cannot read it ({e.strerror or e})') from None
+    return load_text(text, path, error)
+
+
+def safe_load(stream):
+    """``yaml.safe_load`` with the limits above (a file object, bytes or str), for yolov5's modules."""
+    where = getattr(stream, 'name', 'YAML')
+    if hasattr(stream, 'read'):
+        size = MAX_BYTES + 1
+        stream = stream.read(size)
+    if isinstance(stream, bytes):
+        stream = stream.decode('utf-8', errors='replace')
+    return load_text(stream, where)

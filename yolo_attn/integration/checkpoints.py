@@ -9,7 +9,13 @@ yolov5's own loads (``attempt_load``, ``strip_optimizer``, train.py's pretrained
 go through ``secure_load`` too: ``install`` hands those modules a ``torch`` whose ``load`` is it.
 
 Opt-out, for files you trust only: ``YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS=1`` loads with
-``weights_only=False`` (arbitrary code execution if the file is malicious) and says so loudly.
+``weights_only=False`` (arbitrary code execution if the file is malicious) and says so loudly: on
+stderr, once per file (a ``warnings.warn`` would be swallowed by the ``UserWarning`` filter
+yolov5's torch_utils installs process-wide).
+
+``load_checkpoint`` also checks that the file holds a YOLOv5 detection model, and says that an
+exported file (ONNX, TorchScript, ...) cannot serve where a ``.pt`` is needed (heatmaps need
+gradients through the PyTorch model; weights transfer needs its state dict).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import importlib
 import os
 import pickle
 import re
-import warnings
+import sys
 from pathlib import Path
 
 import torch
@@ -27,6 +33,11 @@ from ..errors import UserError
 
 UNSAFE_ENV = 'YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS'
 YOLOV5_LOADERS = ('yolov5.models.experimental', 'yolov5.utils.general', 'yolov5.train')
+EXPORTED = {'.onnx': 'ONNX', '.torchscript': 'TorchScript', '.engine': 'TensorRT', '.mlmodel': 'CoreML',
+            '.pb': 'TensorFlow GraphDef', '.tflite': 'TensorFlow Lite', '.xml': 'OpenVINO'}
+EXPORTED_DIRS = {'_openvino_model': 'OpenVINO', '_saved_model': 'TensorFlow SavedModel', '_web_model': 'TensorFlow.js',
+                 '_paddle_model': 'PaddlePaddle'}
+_WARNED = set()
 
 
 class CheckpointError(UserError):
@@ -36,31 +47,54 @@ class CheckpointError(UserError):
 def secure_load(f, map_location=None, **kwargs):
     """``torch.load`` with ``weights_only=True`` forced; failures become one-line CheckpointErrors."""
     trusted = os.environ.get(UNSAFE_ENV) == '1'
-    if trusted:
-        warnings.warn(f'{UNSAFE_ENV}=1: loading {f} with weights_only=False; a malicious file can run code')
-    kwargs['weights_only'] = not trusted
     name = f if isinstance(f, (str, Path)) else getattr(f, 'name', 'checkpoint')
+    if trusted and str(name) not in _WARNED:
+        _WARNED.add(str(name))
+        print(f'WARNING: {UNSAFE_ENV}=1: loading {name} with weights_only=False; a malicious file can run code',
+              file=sys.stderr, flush=True)
+    kwargs['weights_only'] = not trusted
     if isinstance(f, (str, Path)) and not Path(f).is_file():
         raise CheckpointError(f'weights not found: {f}')
     try:
         return torch.load(f, map_location=map_location, **kwargs)
     except pickle.UnpicklingError as e:
         found = re.search(r'GLOBAL (\S+)', str(e))
-        what = found.group(1) if found else str(e).splitlines()[-1][:200]
-        raise CheckpointError(f'{name}: refused: it references {what}, which is not on the allowlist (torch.nn, '
-                              f'yolov5 and registered block classes, numpy arrays); nothing was executed. '
+        if found is None:  # not a pickle of known opcodes: random bytes, another format
+            raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?)') from None
+        raise CheckpointError(f'{name}: refused: it references {found.group(1)}, which is not on the allowlist '
+                              f'(torch.nn, yolov5 and registered block classes, numpy arrays); nothing was executed. '
                               f'Only for a file you trust: {UNSAFE_ENV}=1') from None
     except Exception as e:  # any parse failure of arbitrary bytes (zip, pickle, storage errors)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?): {first}') from None
 
 
+def exported_format(f):
+    """'ONNX', 'TorchScript', ... for an exported model file or folder; None for anything else."""
+    p = Path(str(f).rstrip('/'))
+    return EXPORTED.get(p.suffix.lower()) or next((v for k, v in EXPORTED_DIRS.items() if p.name.endswith(k)), None)
+
+
+def is_detection_model(model) -> bool:
+    """A yolov5 ``DetectionModel`` (either import name of its module) whose last layer is a head."""
+    names = {c.__name__ for c in type(model).__mro__}
+    return bool(names & {'DetectionModel', 'SegmentationModel'}) and hasattr(model, 'model') and \
+        type(model.model[-1]).__name__ in ('Detect', 'Segment')
+
+
 def load_checkpoint(f, map_location='cpu') -> dict:
     """A YOLOv5 checkpoint dict (with ``model`` or ``ema``), loaded securely."""
+    fmt = exported_format(f)
+    if fmt is not None:
+        raise CheckpointError(f'{f}: a {fmt} export; this needs the PyTorch .pt checkpoint it was exported from '
+                              f'(heatmaps need gradients through the PyTorch model, which exports do not keep)')
     ckpt = secure_load(f, map_location=map_location)
     model = (ckpt.get('ema') or ckpt.get('model')) if isinstance(ckpt, dict) else None
     if not isinstance(model, torch.nn.Module):
         raise CheckpointError(f'{f}: not a YOLOv5 checkpoint (expected a dict with a "model" entry)')
+    if not is_detection_model(model):
+        raise CheckpointError(f'{f}: its "model" is a {type(model).__name__}, not a YOLOv5 detection model '
+                              f'(DetectionModel ending in Detect)')
     return ckpt
 
 

@@ -15,8 +15,9 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
 * network: ultralytics probes DNS when imported (``offline_environment`` sets its own
   ``YOLO_OFFLINE`` switch first), and yolov5's scripts call ``check_requirements`` (which pip-installs what is missing),
   ``attempt_download`` / ``attempt_download_from_hub`` (weights from GitHub / the HF hub) and
-  ``check_online``. ``patch_network`` replaces each, in every yolov5 module that imported it, by
-  an offline version: nothing is installed or downloaded, and missing weights are an error.
+  ``check_online``, and ``check_file``/``check_yaml`` download a URL given as a file. ``patch_network``
+  replaces each, in every yolov5 module that imported it, by an offline version: nothing is
+  installed or downloaded, a URL is refused, and missing weights or files are one-line errors.
 * ONNX export: torch >= 2.9's ``torch.onnx.export`` defaults to the dynamo exporter, which
   ignores yolov5's opset 12 and needs onnxscript; ``patch_onnx_export`` asks for the
   TorchScript-based exporter yolov5 was written for, in yolov5/export.py only.
@@ -25,6 +26,9 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
   ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
   (under both import names, ``yolov5.models.*`` and upstream's ``models.*``), our registered
   blocks and the numpy globals yolov5 checkpoints hold. Anything else is still refused by torch.
+* untrusted input: ``untrusted.install`` closes yolov5's own ``eval``/pickle/YAML/``subprocess``
+  paths (see that module for the audit), and ``guards.images.install`` puts the pixel limit in
+  front of every image decode.
 """
 
 from __future__ import annotations
@@ -161,11 +165,30 @@ def _no_requirements_check(*args, **kwargs):
 def _local_weights_only(file, *args, **kwargs):
     """Offline stand-in for ``attempt_download``: a local file, or one clear error."""
     from ..errors import UserError
+    from ..guards.paths import refuse_url
+    refuse_url(str(file).strip(), '--weights')
     path = Path(str(file).strip().replace("'", ''))
     if path.is_file():
         return str(path)
     raise UserError(f'weights not found: {file} (yolo-attn never downloads; give a local .pt file, '
                     f"or --weights '' to train from scratch)")
+
+
+def _local_file_only(file, suffix=''):
+    """Offline stand-in for ``check_file`` (``check_yaml`` calls it): a URL is refused, a local file
+    is found as yolov5 finds it (as given, else in its own data/, models/ folders), else one line."""
+    from ..errors import UserError
+    from ..guards.paths import refuse_url
+    refuse_url(file, 'file')
+    if file and os.path.isdir(str(file)):
+        raise UserError(f'{file}: is a folder; give the file itself (e.g. the data YAML inside it)')
+    try:
+        return _ORIGINAL['check_file'](file, suffix)
+    except AssertionError as e:
+        raise UserError(f'{file}: {str(e).splitlines()[0]}') from None
+
+
+_ORIGINAL = {}
 
 
 def patch_network() -> None:
@@ -176,6 +199,10 @@ def patch_network() -> None:
     replace_in_yolov5('attempt_download', _local_weights_only)
     replace_in_yolov5('attempt_download_from_hub', lambda *a, **k: None)
     replace_in_yolov5('check_online', lambda: False)
+    general = importlib.import_module('yolov5.utils.general')
+    if general.check_file is not _local_file_only:
+        _ORIGINAL['check_file'] = general.check_file
+        replace_in_yolov5('check_file', _local_file_only)
 
 
 def _numpy_globals() -> list:
@@ -223,4 +250,8 @@ def apply() -> None:
     patch_network()
     patch_onnx_export()
     allow_checkpoint_globals()
+    from ..guards import images
+    from . import untrusted
+    untrusted.install()
+    images.install()
     _APPLIED = True

@@ -8,10 +8,12 @@ the data YAML's own folder, nothing is downloaded, and a missing split is an err
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..errors import UserError
 from ..config.yamlfile import read_yaml
+from ..guards.paths import refuse_url, walk_files
 
 SPLITS = ('train', 'val', 'test')
 
@@ -23,10 +25,10 @@ class DataError(UserError):
 def load_data_yaml(data) -> dict:
     """The data dict with ``path`` made absolute (relative to the YAML's folder) and names as a dict."""
     file = Path(str(data))
-    if str(data).startswith(('http://', 'https://')):
-        raise DataError(f'{data}: URLs are not fetched (yolo-attn works offline); give a local data YAML')
+    refuse_url(data, '--data')
     if not file.is_file():
-        raise DataError(f'data YAML not found: {data}')
+        what = 'is a folder; give the data YAML inside it' if file.is_dir() else 'not found'
+        raise DataError(f'data YAML {what}: {data}')
     d = read_yaml(file, DataError)
     if not isinstance(d, dict):
         raise DataError(f'{file}: a data YAML must be a mapping with train:, val: and names:')
@@ -54,8 +56,8 @@ def split_images(d: dict, split: str) -> list[Path]:
     for entry in entries if isinstance(entries, list) else [entries]:
         p = Path(entry)
         p = p if p.is_absolute() else Path(d['path']) / p
-        if p.is_dir():
-            images += [f for f in p.rglob('*') if f.suffix.lower().lstrip('.') in IMG_FORMATS]
+        if p.is_dir():  # as yolov5 lists it (symlinked folders followed), each real folder once
+            images += [Path(f) for f in walk_files(p) if Path(f).suffix.lower().lstrip('.') in IMG_FORMATS]
         elif p.is_file() and p.suffix == '.txt':
             lines = [s.strip() for s in p.read_text().splitlines() if s.strip()]
             images += [Path(s) if Path(s).is_absolute() else p.parent / s for s in lines]
@@ -85,6 +87,8 @@ def check_labels(images: list[Path], nc: int) -> None:
                 raise DataError(f'{lf}:{n}: not numbers: {line.strip()!r}') from None
             if len(values) < 5 or (len(values) > 5 and len(values) % 2 == 0):
                 raise DataError(f'{lf}:{n}: expected "class x_center y_center width height", got {line.strip()!r}')
+            if not all(math.isfinite(v) for v in values):
+                raise DataError(f'{lf}:{n}: values must be finite numbers, got {line.strip()!r}')
             cls = values[0]
             if cls != int(cls) or not 0 <= cls < nc:
                 raise DataError(f'{lf}:{n}: class {parts[0]} out of range 0..{nc - 1} (the data YAML has {nc} names)')
@@ -92,13 +96,27 @@ def check_labels(images: list[Path], nc: int) -> None:
                 raise DataError(f'{lf}:{n}: coordinates must be normalised to 0..1, got {line.strip()!r}')
 
 
+def readable(image: Path) -> bool:
+    """The file's header is an image Pillow knows (what yolov5's ``verify_image_label`` needs)."""
+    from PIL import Image
+    try:
+        with Image.open(image) as im:
+            im.verify()
+        return True
+    except Exception:  # Pillow raises many types for a file that is not an image
+        return False
+
+
 def check_data(data, splits=('train', 'val')) -> dict:
-    """Load a data YAML and check that each split has images and valid labels."""
+    """Load a data YAML and check that each split has readable images and valid labels."""
     d = load_data_yaml(data)
     for split in splits:
         images = split_images(d, split)
         if not images:
             raise DataError(f'{data}: no images found for {split}: {d[split]} (under {d["path"]})')
+        if not any(readable(im) for im in images):
+            raise DataError(f'{data}: none of the {len(images)} images of {split}: can be read (empty, truncated '
+                            f'or not images), e.g. {images[0]}')
         check_labels(images, len(d['names']))
     return d
 

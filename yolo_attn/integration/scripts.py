@@ -1,10 +1,15 @@
 """``yolo-attn train | val | detect | export``: yolov5's own scripts, with the plugin registered.
 
 Every option of the matching yolov5 script passes through unchanged (same names, same defaults:
-``yolo-attn train --help`` is train.py's help). Before yolov5 runs, a preflight turns the
-mistakes users make most into one line each: a model YAML that does not build, a data YAML or
-dataset that is missing or malformed, labels out of range, weights that are missing, truncated,
-not a checkpoint or refused by the allowlist, and a run directory that would be written into.
+``yolo-attn train --help`` is train.py's help), plus ``--max-pixels``. Before yolov5 runs, a
+preflight turns the mistakes users make most into one line each: a URL in any option, a model
+YAML that does not build, a data or hyp YAML or dataset that is missing or malformed, labels out
+of range, weights that are missing, truncated, not a checkpoint or refused by the allowlist, an
+image size of zero, a camera that is not there, an export format that needs software not
+installed, a run folder that cannot be resumed safely. While yolov5 runs, its run folder is
+claimed atomically inside ``--project`` (``guards.paths.claim_run_dir``), an unreadable image
+given to detect is skipped with one warning, yolov5's ``assert``s on user input become one line,
+and Ctrl-C says where the run's files are.
 Pretrained weights given with a different ``--cfg`` are transferred by layer correspondence
 (``transfer``), so inserted attention rows do not cost the stock weights after them.
 """
@@ -13,71 +18,99 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from . import attn_start
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import CheckpointError, exported_format, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg
+from ..config.yamlfile import read_yaml
 from .datasets import check_data
 from ..errors import UserError
+from ..guards import images
+from ..guards.paths import claim_run_dir, refuse_url, refuse_urls
 
 SCRIPTS = ('train', 'val', 'detect', 'export')
+BACKENDS = {'ONNX': ('onnxruntime',), 'OpenVINO': ('openvino',), 'TensorRT': ('tensorrt',),
+            'CoreML': ('coremltools',), 'TensorFlow GraphDef': ('tensorflow',), 'TensorFlow Lite': ('tensorflow',),
+            'TensorFlow SavedModel': ('tensorflow',), 'PaddlePaddle': ('paddle',), 'TorchScript': ()}
+# --include FORMAT -> (python modules, programs) it needs; yolov5 would pip/apt-install them
+EXPORT_NEEDS = {'torchscript': ((), ()), 'onnx': (('onnx',), ()), 'openvino': (('openvino',), ('mo',)),
+                'engine': (('tensorrt',), ()), 'coreml': (('coremltools',), ()),
+                'saved_model': (('tensorflow',), ()), 'pb': (('tensorflow',), ()), 'tflite': (('tensorflow',), ()),
+                'edgetpu': (('tensorflow',), ('edgetpu_compiler',)),
+                'tfjs': (('tensorflow', 'tensorflowjs'), ('tensorflowjs_converter',)),
+                'paddle': (('paddle', 'x2paddle'), ())}
+EXPORT_SUFFIXES = {'torchscript': '.torchscript', 'onnx': '.onnx', 'engine': '.engine', 'pb': '.pb',
+                   'tflite': '.tflite', 'openvino': '_openvino_model', 'coreml': '.mlmodel', 'edgetpu': '_edgetpu.tflite',
+                   'saved_model': '_saved_model', 'tfjs': '_web_model', 'paddle': '_paddle_model'}
 
 
-def _is_url(s) -> bool:
-    return str(s).startswith(('http://', 'https://', 'rtsp://', 'rtmp://'))
+def _missing(modules=(), programs=()) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is None] + \
+        [p for p in programs if shutil.which(p) is None]
 
 
-def check_weights(weights) -> list:
-    """Each weights file exists locally and loads through the secure loader; returns the checkpoints."""
+def check_weights(weights, require_pt=False) -> list:
+    """Each weights file exists locally; a PyTorch file loads through the secure loader (whatever
+    its suffix), an exported one has its runtime installed. Returns the loaded checkpoints."""
     out = []
     for w in weights if isinstance(weights, (list, tuple)) else [weights]:
-        if _is_url(w):
-            raise CheckpointError(f'{w}: URLs are not fetched (yolo-attn works offline); give a local .pt')
-        if not Path(w).is_file():
+        refuse_url(w, '--weights')
+        if not Path(w).exists():
             raise CheckpointError(f"weights not found: {w} (yolo-attn never downloads; give a local .pt file"
-                                  f"{', or --weights ' + repr('') + ' to train from scratch' if len(out) == 0 else ''})")
-        if Path(w).suffix == '.pt':
-            out.append(load_checkpoint(w))
+                                  f"{', or --weights ' + repr('') + ' to train from scratch' if require_pt else ''})")
+        fmt = exported_format(w)
+        if fmt is not None and not require_pt:
+            missing = _missing(BACKENDS.get(fmt, ()))
+            if missing:
+                raise CheckpointError(f"{w}: running a {fmt} model needs {', '.join(missing)}, which is not installed "
+                                      f"(yolo-attn installs nothing): pip install {' '.join(missing)}, or use the .pt")
+            continue
+        out.append(load_checkpoint(w))
+        if require_pt and Path(w).suffix != '.pt':
+            raise CheckpointError(f'{w}: yolov5 train.py takes weights ending in .pt; rename it to '
+                                  f'{Path(w).with_suffix(".pt").name}')
     return out
 
 
-def check_run_dir(opt) -> None:
-    """``--exist-ok`` may reuse an empty run folder, never write into one that holds results."""
-    target = Path(opt.project) / opt.name
-    if getattr(opt, 'exist_ok', False) and target.is_dir() and any(target.iterdir()):
-        raise UserError(f'{target} already holds results and --exist-ok would write into it; '
-                        f'choose another --name (without --exist-ok a new {opt.name}2, {opt.name}3, ... is made)')
+def check_imgsz(imgsz) -> None:
+    """Positive, and a letterboxed square no larger than the pixel limit."""
+    for v in imgsz if isinstance(imgsz, (list, tuple)) else [imgsz]:
+        if v < 1:
+            raise UserError(f'--imgsz {v}: must be a positive number of pixels, e.g. 640')
+        images.check_pixels(v, v, f'--imgsz {v}')
+
+
+def preflight_common(opt) -> None:
+    refuse_urls(vars(opt))
+    if hasattr(opt, 'imgsz'):
+        check_imgsz(opt.imgsz)
 
 
 def preflight_train(opt) -> None:
-    if opt.resume:
-        last = opt.resume if isinstance(opt.resume, str) else None
-        if last is None:
-            from yolov5.utils.general import get_latest_run
-            last = get_latest_run()
-            if not last:
-                raise UserError('--resume: no last.pt found under the current folder; give --resume path/to/last.pt')
-        ckpt = check_weights(last)[0]
-        if ckpt.get('epoch', -1) < 0 or ckpt.get('optimizer') is None:
-            raise UserError(f'--resume {last}: that training is finished (its optimizer state was stripped), '
-                            f'nothing to resume; start a new run with --weights {last}')
-        attn_start.install(opt, ckpt)  # the residual scales the run holds
-        return
-    if opt.noval:
-        raise UserError('--noval: yolov5 7.0.14 train.py fails after the first epoch with it (map50s is only set '
-                        'when validating); leave it out')
     if opt.evolve:
         raise UserError('--evolve is not supported by yolo-attn train (it would fetch from cloud storage); '
                         'use yolov5 directly')
-    check_run_dir(opt)
+    if opt.resume:
+        return preflight_resume(opt)
+    if opt.noval:
+        raise UserError('--noval: yolov5 7.0.14 train.py fails after the first epoch with it (map50s is only set '
+                        'when validating); leave it out')
     if opt.cfg:
         opt.cfg = str(resolve_cfg(opt.cfg).resolve())
-    ckpts = check_weights(opt.weights) if opt.weights else []
+    ckpts = check_weights(opt.weights, require_pt=True) if opt.weights else []
     if not opt.cfg and not ckpts:
         raise UserError("give --cfg (a model YAML) or --weights (a local .pt), or both")
     d = check_data(opt.data)
+    from .resume import check_hyp
+    hyp = Path(str(opt.hyp))
+    if not hyp.is_file():
+        raise UserError(f'--hyp {opt.hyp}: no such file')
+    check_hyp(read_yaml(hyp), hyp)
     from ..config.summary import build_model
     if opt.cfg:
         build_model(opt.cfg, nc=len(d['names']))  # a YAML that cannot build fails here, in one line
@@ -87,41 +120,92 @@ def preflight_train(opt) -> None:
         from ..config.transfer import correspondence_intersect
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
-    attn_start.install(opt, ckpts[0] if ckpts else None, src if ckpts and opt.cfg else None,
-                       load_cfg(opt.cfg) if ckpts and opt.cfg else None)
+    attn_start.install(opt, ckpts[0] if ckpts else None)  # --attn-start: how new blocks start
+
+
+def preflight_resume(opt) -> None:
+    """Validate the run folder (``resume``) and remember it: training is pinned to it."""
+    from yolov5.train import parse_opt
+
+    from .resume import check_resume, run_dir_of
+    last = opt.resume if isinstance(opt.resume, str) else None
+    if last is None:
+        from yolov5.utils.general import get_latest_run
+        last = get_latest_run()
+        if not last:
+            raise UserError('--resume: no last.pt found under the current folder; give --resume path/to/last.pt')
+    ckpt = check_weights(last)[0]
+    if ckpt.get('epoch', -1) < 0 or ckpt.get('optimizer') is None:
+        raise UserError(f'--resume {last}: that training is finished (its optimizer state was stripped), '
+                        f'nothing to resume; start a new run with --weights {last}')
+    run_dir = run_dir_of(Path(last))
+    opt_yaml = run_dir / 'opt.yaml'
+    options = read_yaml(opt_yaml) if opt_yaml.is_file() else ckpt.get('opt')
+    with _patched(sys, 'argv', ['train']):
+        defaults = vars(parse_opt(True))
+    check_resume(options, opt_yaml if opt_yaml.is_file() else f'{last} (its opt)', defaults, check_data)
+    opt.yolo_attn_run_dir = str(run_dir)
+    attn_start.install(opt, ckpt)  # carry the run's residual scales (attn_start.py)
 
 
 def preflight_val(opt) -> None:
-    check_run_dir(opt)
     check_weights(opt.weights)
     check_data(opt.data, splits=(opt.task,) if opt.task in ('train', 'val', 'test') else ('val',))
 
 
-def preflight_detect(opt) -> None:
-    check_run_dir(opt)
-    check_weights(opt.weights)
-    source = str(opt.source)
-    if _is_url(source):
-        raise UserError(f'--source {source}: URLs and streams are not fetched (yolo-attn works offline)')
-    if not source.isnumeric() and not Path(source).exists():
+def check_source(source) -> None:
+    """A local file, folder, glob or .txt list; a camera index that opens; no streams or screens."""
+    source = str(source)
+    if source.isnumeric():
+        import cv2
+        cap = cv2.VideoCapture(int(source))
+        opened = cap.isOpened()
+        cap.release()
+        if not opened:
+            raise UserError(f'--source {source}: no camera {source} could be opened (give an image, folder or video)')
+        return
+    if source.lower().startswith('screen') or source.endswith('.streams'):
+        raise UserError(f'--source {source}: screen capture and .streams lists are not supported by yolo-attn '
+                        f'(they need network streams or extra packages); give images, a folder or a video')
+    try:
+        exists = Path(source).resolve(strict=True).exists()
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        exists = False
+    if not exists:
         import glob
-        if not glob.glob(source, recursive=True):
-            raise UserError(f'--source {source}: no such file, folder or glob match')
+        if not glob.glob(source, recursive=False):
+            raise UserError(f'--source {source}: no such file, folder or glob match (or a symlink loop)')
 
 
-EXPORT_SUFFIXES = {'torchscript': '.torchscript', 'onnx': '.onnx', 'engine': '.engine', 'pb': '.pb',
-                   'tflite': '.tflite', 'openvino': '_openvino_model', 'coreml': '.mlmodel',
-                   'saved_model': '_saved_model', 'tfjs': '_web_model', 'paddle': '_paddle_model'}
+def preflight_detect(opt) -> None:
+    check_weights(opt.weights)
+    check_source(opt.source)
+
+
+def export_formats(include) -> list[str]:
+    """``--include`` as yolov5 reads it (comma-separated allowed, any case), each format known."""
+    formats = [f.strip().lower() for item in include for f in str(item).split(',') if f.strip()]
+    unknown = [f for f in formats if f not in EXPORT_NEEDS]
+    if unknown:
+        raise UserError(f"--include {' '.join(unknown)}: unknown format; choose from {', '.join(EXPORT_NEEDS)}")
+    return formats
 
 
 def preflight_export(opt) -> None:
-    """Weights load securely, and no earlier export next to them would be overwritten."""
-    check_weights(opt.weights)
+    """Known formats whose software is installed, weights that load securely, and no earlier
+    export next to them that would be overwritten."""
+    formats = export_formats(opt.include)
+    for fmt in formats:
+        modules, programs = EXPORT_NEEDS[fmt]
+        missing = _missing(modules + (('onnxsim',) if fmt == 'onnx' and opt.simplify else ()), programs)
+        if missing:
+            raise UserError(f"--include {fmt}: needs {', '.join(missing)}, which is not installed; yolo-attn never "
+                            f"installs software or reaches the network: install it yourself, then export again")
+    check_weights(opt.weights, require_pt=True)
     for w in opt.weights if isinstance(opt.weights, list) else [opt.weights]:
-        for fmt in opt.include:
-            suffix = EXPORT_SUFFIXES.get(fmt.lower())
-            target = Path(w).with_name(Path(w).stem + (suffix or ''))
-            if suffix and target.exists():
+        for fmt in formats:
+            target = Path(w).with_name(Path(w).stem + EXPORT_SUFFIXES[fmt])
+            if target.exists():
                 raise UserError(f'{target} exists and export would overwrite it; move it away or export a copy '
                                 f'of {Path(w).name} from another folder')
 
@@ -139,28 +223,74 @@ def _patched(module, name, value):
         setattr(module, name, old)
 
 
+def _claim(path, exist_ok=False, sep='', mkdir=False):
+    """``increment_path`` for the scripts' run folders: claimed atomically (``claim_run_dir``)."""
+    path = Path(path)
+    return claim_run_dir(path.parent, path.name, exist_ok)
+
+
+def _pinned_train(train, opt_holder):
+    """yolov5's ``train()``, with a resumed run's ``save_dir`` pinned to its own folder."""
+
+    def run(hyp, opt, device, callbacks):
+        pinned = getattr(opt_holder.get('opt'), 'yolo_attn_run_dir', None)
+        if opt.resume and pinned:
+            opt.save_dir = pinned
+        opt_holder['save_dir'] = opt.save_dir
+        return train(hyp, opt, device, callbacks)
+
+    return run
+
+
+def pop_max_pixels(argv: list[str]) -> list[str]:
+    """Take ``--max-pixels N`` (or ``--max-pixels=N``) out of a yolov5 command line and apply it."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a == '--max-pixels':
+            images.set_max_pixels(next(it, None))
+        elif a.startswith('--max-pixels='):
+            images.set_max_pixels(a.split('=', 1)[1])
+        else:
+            out.append(a)
+    return out
+
+
 def run_script(script: str, argv: list[str]) -> int:
     """Run yolov5's ``script`` with ``argv`` as its command line, after the preflight."""
+    argv = pop_max_pixels(list(argv))
     module = importlib.import_module(f'yolov5.{script}')
     original_parse_opt = module.parse_opt
+    state = {}
 
     def parse_opt(*args, **kwargs):
         opt = original_parse_opt(*args, **kwargs)
+        preflight_common(opt)
         PREFLIGHT[script](opt)
+        state['opt'] = opt
         return opt
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(sys, 'argv', [f'yolo-attn {script}', *argv]))
         stack.enter_context(_patched(module, 'parse_opt', parse_opt))
-        for name in ('intersect_dicts', 'smart_optimizer'):  # the train preflight may swap them for this run only
-            if hasattr(module, name):
-                stack.enter_context(_patched(module, name, getattr(module, name)))
-        if script == 'train':  # --attn-start (attn_start.py)
-            stack.enter_context(_patched(module, 'argparse', attn_start.argparse_for_train()))
+        if hasattr(module, 'intersect_dicts'):  # the train preflight may swap it for this run only
+            stack.enter_context(_patched(module, 'intersect_dicts', module.intersect_dicts))
+        if hasattr(module, 'increment_path') and int(os.environ.get('RANK', -1)) <= 0:
+            stack.enter_context(_patched(module, 'increment_path', _claim))
+        if script == 'detect':
+            stack.enter_context(_patched(module, 'LoadImages', images.readable_images_class()))
         if script == 'train':
-            module.main(module.parse_opt())
-        else:
-            module.main()
+            stack.enter_context(_patched(module, 'train', _pinned_train(module.train, state)))
+            stack.enter_context(attn_start.patched_train(module))  # --attn-start, smart_optimizer hook
+        try:
+            if script == 'train':
+                module.main(module.parse_opt())
+            else:
+                module.main()
+        except AssertionError as e:  # yolov5 checks user input with assert
+            raise UserError(str(e).strip().splitlines()[0].removeprefix('ERROR: ') or 'invalid input') from None
+        except KeyboardInterrupt:
+            where = state.get('save_dir') or getattr(state.get('opt'), 'save_dir', None)
+            raise KeyboardInterrupt(f'files so far are in {where}' if where else '') from None
     return 0
 
 

@@ -1,0 +1,152 @@
+"""The one image decoder, with a pixel limit, and a yolov5 image loader that skips unreadable files.
+
+yolov5 already routes every ``cv2.imread`` in the process through its own ``imread``
+(``cv2.imdecode(np.fromfile(...))``, utils/general.py); ``install`` wraps that once more:
+
+* the image's size is read from its header (Pillow, no decoding) and an image of more than
+  ``max_pixels()`` pixels is refused with one line before it is decoded. The default is Pillow's
+  own decompression-bomb threshold (89,478,485 pixels, about 0.25 GB as 8-bit RGB);
+  ``--max-pixels`` (or ``YOLO_ATTN_MAX_PIXELS``) raises it. Formats Pillow cannot size are
+  checked right after decoding (OpenCV's own ceiling, 2^30 pixels, bounds that decode).
+* Pillow, which yolov5 uses to verify training images, gets the same limit
+  (``Image.MAX_IMAGE_PIXELS`` = half of it, since Pillow refuses at twice its setting).
+
+``ReadableImages`` is yolov5's ``LoadImages`` with one change: a file that does not decode
+(empty, truncated, not an image, a dangling or looping symlink) is skipped with one warning line
+and recorded in ``skipped`` (and passed to ``on_skip``), instead of an ``AssertionError`` that
+ends the whole run.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from ..errors import UserError
+
+DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS, Pillow's decompression-bomb threshold
+ENV = 'YOLO_ATTN_MAX_PIXELS'
+LOGGER = logging.getLogger('yolov5')
+_LIMIT = {'pixels': DEFAULT_MAX_PIXELS}
+_DECODE = {}  # the decoder we wrap (yolov5's imread, or cv2's own)
+
+
+class ImageTooLarge(UserError):
+    """An image with more pixels than the limit (a decompression bomb, or a flag to raise)."""
+
+
+def max_pixels() -> int:
+    return _LIMIT['pixels']
+
+
+def set_max_pixels(n) -> None:
+    """Set the limit (``None`` keeps it); a non-positive or non-integer value is a ``UserError``."""
+    if n is None:
+        return
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        raise UserError(f'--max-pixels {n!r}: expected a whole number of pixels, e.g. 150000000') from None
+    if n < 1:
+        raise UserError(f'--max-pixels {n}: must be positive')
+    _LIMIT['pixels'] = n
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = max(n // 2, 1)  # Pillow raises DecompressionBombError above twice this
+
+
+def add_argument(parser) -> None:
+    """``--max-pixels``, for every subcommand that decodes images."""
+    parser.add_argument('--max-pixels', type=int, default=None,
+                        help=f'refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}, '
+                             f'or ${ENV}); raise it for very large images (memory grows with it)')
+
+
+def check_pixels(width: int, height: int, where) -> None:
+    if width * height > max_pixels():
+        raise ImageTooLarge(f'{where}: {width}x{height} = {width * height:,} pixels is more than the limit of '
+                            f'{max_pixels():,}; give --max-pixels {width * height} (or set {ENV}) if you '
+                            f'trust the image and have the memory')
+
+
+def header_size(data: np.ndarray, where):
+    """(width, height) from the encoded image's header, without decoding; None if Pillow cannot tell."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            return im.size
+    except Image.DecompressionBombError as e:  # Pillow's own check, at the limit set above
+        raise ImageTooLarge(f'{where}: more than the limit of {max_pixels():,} pixels ({e}); give --max-pixels N '
+                            f'(or set {ENV}) if you trust the image and have the memory') from None
+    except Exception:  # Pillow raises many types for bytes it does not recognise
+        return None
+
+
+def imread(filename, flags=cv2.IMREAD_COLOR):
+    """``cv2.imread`` with the pixel limit (same contract: ``None`` when the file cannot be read)."""
+    try:
+        data = np.fromfile(filename, np.uint8)
+    except (OSError, ValueError):
+        return None
+    if data.size == 0:
+        return None
+    size = header_size(data, filename)
+    if size is not None:
+        check_pixels(*size, filename)
+    im = cv2.imdecode(data, flags)
+    if im is not None:
+        check_pixels(im.shape[1], im.shape[0], filename)
+    return im
+
+
+def install() -> None:
+    """Make ``imread`` the process's ``cv2.imread`` (after yolov5's own redefinition), once."""
+    import yolov5.utils.general  # noqa: F401  (redefines cv2.imread first)
+    if cv2.imread is not imread:
+        _DECODE['imread'] = cv2.imread
+        cv2.imread = imread
+    if os.environ.get(ENV):
+        set_max_pixels(os.environ[ENV])
+    else:
+        set_max_pixels(max_pixels())
+
+
+def _readable_images_class():
+    from yolov5.utils.dataloaders import LoadImages
+
+    class ReadableImages(LoadImages):
+        """yolov5's ``LoadImages`` that skips (and records) files it cannot decode."""
+
+        def __init__(self, path, *args, on_skip=None, **kwargs):
+            self.skipped, self.on_skip = [], on_skip
+            try:
+                super().__init__(path, *args, **kwargs)
+            except (FileNotFoundError, AssertionError, RuntimeError, OSError) as e:
+                raise UserError(f'--source {path}: {str(e).splitlines()[0]}') from None
+
+        def __next__(self):
+            while True:
+                try:
+                    return super().__next__()
+                except AssertionError:  # 'Image Not Found': the file did not decode
+                    path = self.files[self.count - 1]
+                    reason = 'not a readable image (empty, truncated, another format or a broken link)'
+                    LOGGER.warning(f'WARNING: skipping {path}: {reason}')
+                    self.skipped.append({'path': path, 'reason': reason})
+                    if self.on_skip is not None:
+                        self.on_skip(path, reason)
+
+    return ReadableImages
+
+
+_CLASSES = {}
+
+
+def readable_images_class():
+    """The ``ReadableImages`` class (made on first use, after yolov5 is imported)."""
+    if 'cls' not in _CLASSES:
+        _CLASSES['cls'] = _readable_images_class()
+    return _CLASSES['cls']
