@@ -167,9 +167,10 @@ def test_randomised_model_maps(ws):
     convs = [(a, b) for a, b in zip(model.modules(), clone.modules()) if isinstance(a, torch.nn.Conv2d)]
     assert convs and all(not torch.equal(a.weight, b.weight) for a, b in convs)
     path = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
-    image = next(explain(model, path, WS_IMGSZ, 'gradcam', conf_thres=0.05, max_det=4))
+    image = next(explain(model, path, WS_IMGSZ, 'gradcam', layers='detect', conf_thres=0.05, max_det=4))
     p = Perturber(model, WS_IMGSZ)
-    random = RandomisedMaps(model, 'gradcam')(p.letterbox(image.image)[None], image.image, image.detections)
+    random = RandomisedMaps(model, 'gradcam', layers='detect')(p.letterbox(image.image)[None], image.image,
+                                                               image.detections)
     assert len(random) == len(image.detections) == 4
     assert all(r.shape == d.map.shape and r.dtype == np.float32 for d, r in zip(image.detections, random))
     assert sum(r.max() > r.min() for r in random) >= 3  # random weights still give maps (not all zero)...
@@ -274,7 +275,7 @@ def test_compare_two_models_writes_panels(ws, tmp_path):
     assert all(0 <= float(m['insertion_auc']) for m in metrics)
     for o in objects:
         if o['missed'] == '0':
-            assert o['level_name'] in ('P3', 'P4', 'P5')
+            assert o['level_name'] in ('P3', 'P4', 'P5') and re.fullmatch(r'layers \d+(,\d+)*', o['layers'])
 
 
 def test_bad_input_is_one_line(ws, tmp_path, capsys, monkeypatch):

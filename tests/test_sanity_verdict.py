@@ -102,12 +102,21 @@ def test_not_per_detection_methods_are_read_from_the_library():
 
 
 def test_not_per_detection_is_true_of_the_maps(ws):
-    """eigencam's maps are identical for every detection of an image; eigengradcam's are not."""
+    """eigencam's maps are identical for every detection of an image that uses the same layers (all
+    of them with fixed layers; those of one head level with per-level layers); eigengradcam's are not."""
     from conftest import WS_IMGSZ
     from yolo_attn.heatmaps import explain
     path = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
     for method in ('eigencam', 'eigengradcam'):
-        dets = next(explain(ws / 'w.pt', path, WS_IMGSZ, method, conf_thres=0.05, max_det=4)).detections
-        assert len(dets) >= 2
-        same = all(np.array_equal(d.map, dets[0].map) for d in dets[1:])
-        assert same == (not per_detection(method)), method
+        for layers in ('detect', None):
+            dets = next(explain(ws / 'w.pt', path, WS_IMGSZ, method, layers=layers, conf_thres=0.05,
+                                max_det=6)).detections
+            by_level = {}
+            for d in dets:
+                by_level.setdefault(d.level, []).append(d.map)
+            if layers == 'detect':
+                by_level = {0: [d.map for d in dets]}
+            groups = [maps for maps in by_level.values() if len(maps) >= 2]
+            assert groups, (method, layers)
+            same = all(np.array_equal(m, maps[0]) for maps in groups for m in maps[1:])
+            assert same == (not per_detection(method)), (method, layers)

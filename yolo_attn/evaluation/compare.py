@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..heatmaps.api import load_model, open_source
 from ..heatmaps.engine import DEFAULT_METHOD
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
+from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import add_figure_arguments, figure_style, new_run_dir, write
@@ -86,10 +87,9 @@ def group_objects(detections: list, match_iou=0.5) -> list[list]:
     return objects
 
 
-def layers_text(det, result) -> str:
-    """The layer indices a map was taken from (the detection's own, else its image's), or ''."""
-    layers = getattr(det, 'layers', None) or getattr(result, 'layers', None)
-    return 'layers ' + ','.join(str(i) for i in layers) if layers else ''
+def layers_text(plan, det) -> str:
+    """The layer indices ``det``'s map was taken from (``plan``: its model's resolved ``--layers``)."""
+    return 'layers ' + ','.join(str(i) for i in plan.for_level(det.level))
 
 
 def panel(image, group, labels, context=1.0, full_image=False, style=Style(), notes=None) -> np.ndarray:
@@ -115,9 +115,9 @@ def panel(image, group, labels, context=1.0, full_image=False, style=Style(), no
     return np.hstack(tiles[:-1])
 
 
-def object_row(result, k, label, weights, det, ref, levels, curve, png) -> dict:
+def object_row(result, k, label, weights, det, ref, levels, plan, curve, png) -> dict:
     """One row of ``objects.csv``: one model's view of object ``k`` (``det`` None: missed); ``levels``:
-    the model's head level names."""
+    the model's head level names, ``plan`` its resolved layers."""
     from .matching import iou_matrix
     row = {'image': result.path, 'object': k, 'model': label, 'weights': weights, 'class_name': ref.name,
            'missed': int(det is None), 'panel': png}
@@ -126,7 +126,7 @@ def object_row(result, k, label, weights, det, ref, levels, curve, png) -> dict:
                                                      'insertion_auc')}}
     return {**row, 'level_name': levels[det.level],
             'score': det.score, 'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
-            'iou_to_reference': float(iou_matrix([det.box], [ref.box])[0, 0]), 'layers': layers_text(det, result),
+            'iou_to_reference': float(iou_matrix([det.box], [ref.box])[0, 0]), 'layers': layers_text(plan, det),
             'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
             'constant_map': det.constant, 'deletion_auc': curve.deletion_auc if curve else float('nan'),
             'insertion_auc': curve.insertion_auc if curve else float('nan')}
@@ -153,6 +153,9 @@ def run(weights=(), source='data/images', imgsz=640, method=DEFAULT_METHOD, targ
     files = open_source(source, imgsz, int(models[0].stride.max())).files[:max_images]
     labels = model_labels(weights)
     levels = [level_names(m) for m in models]
+    plans = [resolve_layers(m, layers) for m in models]  # per model: heatmap-compare --layers backbone compares roles
+    for label, plan in zip(labels, plans):
+        print(f'{label}: layers {plan.describe()}')
     perturbers = [Perturber(m, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
                             box_multiple=box_multiple) for m in models] if steps else []
     save_dir = new_run_dir(project, name, exist_ok)
@@ -169,12 +172,12 @@ def run(weights=(), source='data/images', imgsz=640, method=DEFAULT_METHOD, targ
         stem = Path(results[0].path).stem
         for k, group in enumerate(groups):
             ref = next(d for d in group if d is not None)
-            notes = [layers_text(d, r) for d, r in zip(group, results)]
+            notes = [layers_text(plan, d) if d is not None else '' for d, plan in zip(group, plans)]
             png = write(save_dir / f'{stem}_{k:03d}_{ref.name}.png',
                         panel(results[0].image, group, labels, context, full_image, style, notes))
             objects += 1
             missed += any(d is None for d in group)
-            rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j],
+            rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j], plans[j],
                                 curves[j].get(k) if curves else None, png) for j, det in enumerate(group)]
     common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}
     metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label and
@@ -204,5 +207,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
-    run(**options.kwargs_from(args))
+    run(**options.kwargs_from(args, run))
     return 0

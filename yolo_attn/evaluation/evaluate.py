@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..heatmaps.api import explain, load_model
 from ..heatmaps.engine import DEFAULT_METHOD
+from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import new_run_dir
@@ -114,8 +115,6 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
                 checks['levels'].append(names[det.level])
                 checks['constant'].append(det.constant)
             rows.append(detection_row(image, det, names[det.level], gt_box, iou, method, opts['target'], c, rhos))
-    if randomised:
-        randomised.release()
     return rows, checks, counts
 
 
@@ -131,9 +130,11 @@ def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, m
     d, images = split_with_labels(data, split, max_images)
     model = load_model(weights, device)
     check_classes(model, d['names'], data)
+    plan = resolve_layers(model, options.layers(layers))  # refused here, before any folder is made
     perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
                           box_multiple=box_multiple)
     save_dir = new_run_dir(project, name, exist_ok)
+    print(f'layers: {plan.describe()}')
     opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
     rows, checked, curves, counts, seconds, per_image = [], [], {}, {}, [], []
@@ -217,5 +218,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
-    run(**options.kwargs_from(args))
+    run(**options.kwargs_from(args, run))
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 from ..errors import UserError
 from ..heatmaps.engine import DEFAULT_METHOD, METHODS
+from ..heatmaps.run import LAYERS_HELP
 from ..heatmaps.targets import TARGETS
 from .perturb import BASELINES, BOX_MULTIPLE, PROTOCOLS
 
@@ -23,19 +24,18 @@ def methods(value) -> list[str]:
 
 
 def layers(value):
-    if value is None or isinstance(value, (list, tuple)):
-        return value
-    try:
-        return [int(v) for v in str(value).split(',') if v.strip()] or None
-    except ValueError:
-        raise UserError(f'--layers {value!r}: expected comma-separated layer indices, e.g. 17,20,23') from None
+    """``--layers`` as given (indices and roles are resolved per model by ``heatmaps.layers``); None
+    for the default."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value or None
 
 
 def add_common(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument('--imgsz', '--img', '--img-size', type=int, default=640, help='inference size (pixels)')
     p.add_argument('--target', default='score', choices=list(TARGETS),
                    help='conf: objectness; class: class probability; score: objectness x class probability')
-    p.add_argument('--layers', default=None, help='comma-separated layer indices (default: the inputs of Detect)')
+    p.add_argument('--layers', default=None, help=LAYERS_HELP)
     p.add_argument('--conf-thres', type=float, default=0.25, help='confidence threshold of the explained detections')
     p.add_argument('--iou-thres', type=float, default=0.45, help='NMS IoU threshold')
     p.add_argument('--max-det', type=int, default=300, help='maximum detections per image (each one gets a map)')
@@ -56,10 +56,13 @@ def add_common(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument('--exist-ok', action='store_true', help='reuse project/name if it is empty')
 
 
-def kwargs_from(args) -> dict:
-    """The ``run(**kwargs)`` arguments of a parsed command line."""
+def kwargs_from(args, run) -> dict:
+    """The ``run(**kwargs)`` arguments of a parsed command line (the flags ``run`` takes; global
+    options such as ``--import`` are the CLI's)."""
+    import inspect
     from yolov5.utils.torch_utils import select_device
-    kwargs = {k: v for k, v in vars(args).items() if k not in ('command', 'func')}
+    takes = inspect.signature(run).parameters
+    kwargs = {k: v for k, v in vars(args).items() if k in takes}
     kwargs['layers'] = layers(kwargs.get('layers'))
     if kwargs.get('steps', 1) < 0 or kwargs.get('batch', 1) < 1 or (kwargs.get('max_images') or 1) < 1:
         raise UserError('--steps must be >= 0 (>= 1 for heatmap-eval), --batch and --max-images >= 1')

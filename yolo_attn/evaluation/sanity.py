@@ -197,29 +197,24 @@ def verdicts(method: str, rhos, levels, constant, raw_threshold=RAW_THRESHOLD,
 
 class RandomisedMaps:
     """Maps of the randomised model for given detections of the trained model: the same method,
-    target (same raw prediction row and class) and layers, computed by pytorch-grad-cam's own
-    ``cam(input, targets)`` — which the heatmap engine equals (tests/test_heatmaps.py) — so the check
-    depends on no internals of the engine."""
+    target (same raw prediction row, head cell and class), layers and layer combination, computed by
+    a ``HeatmapEngine`` on the randomised copy -- the pipeline that made the trained maps, so a
+    combination rule or per-head-level layers are checked as they are shipped. Each layer's map in
+    that pipeline is pytorch-grad-cam's own (tests/test_heatmaps.py)."""
 
-    def __init__(self, model, method, target='score', layers=None, seed=0, chunk=8):
-        from ..heatmaps.engine import METHODS
-        from ..heatmaps.targets import TARGETS, PredictionsOnly
-        self.model = randomized_copy(model, seed)
-        layers = list(self.model.model[-1].f) if layers is None else [int(i) for i in layers]
-        self.cam = METHODS[method](PredictionsOnly(self.model), [self.model.model[i] for i in layers])
-        self.cam.compute_input_gradient = True  # fused weights do not require grad; the input carries it
-        self.target, self.chunk = TARGETS[target], chunk
+    def __init__(self, model, method, target='score', layers=None, seed=0, **engine_options):
+        from ..heatmaps.engine import HeatmapEngine
+        self.engine = HeatmapEngine(randomized_copy(model, seed), method, target, layers, **engine_options)
 
     def __call__(self, x: torch.Tensor, im0: np.ndarray, detections) -> list[np.ndarray]:
         """``x``: the image letterboxed (1, 3, H, W) as the trained model saw it; ``im0``: the original."""
         from yolov5.utils.segment.general import scale_image
-        maps = []
-        for i in range(0, len(detections), self.chunk):
-            part = detections[i:i + self.chunk]
-            cams = self.cam(x.detach().expand(len(part), *x.shape[1:]).clone(),
-                            targets=[self.target(d.index, d.cls) for d in part])
-            maps += [scale_image(x.shape[2:], c, im0.shape)[..., 0].astype(np.float32) for c in cams]
-        return maps
-
-    def release(self):
-        self.cam.activations_and_grads.release()
+        if not detections:
+            return []
+        pred, raw, activations = self.engine.forward(x)
+        det = torch.zeros(len(detections), 6)
+        det[:, 5] = torch.tensor([float(d.cls) for d in detections])
+        rows = torch.tensor([d.index for d in detections])
+        where = [(d.level, d.anchor, tuple(d.cell)) for d in detections]
+        maps = self.engine.maps_for(raw, activations, 0, det, rows, x.shape[2:], where)
+        return [scale_image(x.shape[2:], m, im0.shape)[..., 0].astype(np.float32) for m in maps]

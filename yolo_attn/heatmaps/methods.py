@@ -3,8 +3,9 @@
 pytorch-grad-cam marks the methods that never read a gradient with ``uses_gradients=False``
 (``BaseCAM``'s constructor argument; EigenCAM: the first principal component of the activations,
 Muhammad & Yeasin, IJCNN 2020). A detection enters a map only through the gradient of its score,
-so such a method gives **every detection of an image the same map**: it shows what the layer
-responds to, not what one detection used. EigenGradCAM projects gradient x activation and is
+so such a method gives **every detection of an image the same map** (every detection of one head
+level, when the layers depend on the level): it shows what the layers respond to, not what one
+detection used. EigenGradCAM projects gradient x activation and is
 per-detection. The rule is read from the library, not listed here, so a method added to
 ``engine.METHODS`` is classified without an edit.
 """

@@ -12,7 +12,6 @@ rewritten after every image, so it is valid when a run is cut short.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -21,25 +20,27 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
+from ..guards.outputs import save_npy, write_json
+from ..guards.paths import claim_run_dir
 from .api import explain, load_model
 from .attention_maps import AttentionMaps
 from .engine import DEFAULT_METHOD, METHODS
+from .layers import DEFAULT as DEFAULT_LAYERS
+from .layers import ROLES
+from .layers import resolve as resolve_layers
 from .figures import COLORMAPS, Style, enlarge, heat, overlay, overview
 from .methods import NOT_PER_DETECTION, methods_help, per_detection
 from .naming import level_names, output_stem
 from .targets import TARGETS
 
 LOGGER = logging.getLogger('yolov5')
+LAYERS_HELP = (f"layer indices and/or roles ({', '.join(ROLES)}), combined with + or , (e.g. backbone+detect, "
+               f"4,6,9); resolved per model, printed and stored in the manifest; default {DEFAULT_LAYERS}")
 
 
 def new_run_dir(project, name, exist_ok=False) -> Path:
-    from yolov5.utils.general import increment_path
-    target = Path(project) / name
-    if exist_ok and target.is_dir() and any(target.iterdir()):
-        raise UserError(f'{target} already holds results and --exist-ok would write into it; choose another --name')
-    save_dir = increment_path(target, exist_ok=exist_ok)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    return save_dir
+    """A new run folder, claimed atomically inside ``project`` (``guards.paths.claim_run_dir``)."""
+    return claim_run_dir(project, name, exist_ok)
 
 
 def write(path: Path, image) -> str:
@@ -59,13 +60,15 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
     if not per_detection(method):
         LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
                        'not what each detection used; choose a gradient-based method for per-detection maps')
+    plan = resolve_layers(model, layers)  # roles or indices (layers.py); refused before any folder is made
     save_dir = new_run_dir(project, name, exist_ok)
     levels = level_names(model)
+    print(f'layers: {plan.describe()}')
     gates = AttentionMaps(model, imgsz) if attention_maps else None
     manifest = {'weights': str(weights), 'method': method, 'per_detection': per_detection(method), 'target': target,
-                'imgsz': imgsz, 'layers': list(model.model[-1].f) if layers is None else layers,
+                'imgsz': imgsz, 'layers': plan.to_json(),
                 'conf_thres': conf_thres, 'iou_thres': iou_thres, 'renorm_in_box': renorm_in_box,
-                'style': vars(style), 'head_levels': levels, 'complete': False, 'images': []}
+                'style': vars(style), 'head_levels': levels, 'complete': False, 'images': [], 'skipped': []}
     if gates is not None:
         manifest['attention_layers'] = gates.layers
         if not gates.layers:
@@ -74,12 +77,12 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
     seen, constant, t_write, t0 = {}, 0, 0.0, time.time()
     try:
         for image in explain(model, source, imgsz, method, target, layers, conf_thres, iou_thres, classes,
-                             agnostic_nms, max_det, device, batch, vid_stride, renorm_in_box, progress=True):
+                             agnostic_nms, max_det, device, batch, vid_stride, renorm_in_box, progress=True,
+                             on_skip=lambda path, why: manifest['skipped'].append({'path': path, 'reason': why})):
             t = time.time()
             stem = output_stem(image.path, image.frame)
             seen[stem] = seen.get(stem, 0) + 1
             stem = stem if seen[stem] == 1 else f'{stem}_{seen[stem]}'  # the same name in two folders
-            layers_used = getattr(image, 'layers', None) or manifest['layers']
             entry = {'path': image.path, 'frame': image.frame, 'height': image.shape[0], 'width': image.shape[1],
                      'overview': write(save_dir / f'{stem}.png', overview(image.image, image.detections, style)),
                      'detections': []}
@@ -89,11 +92,11 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
                         'objectness': det.objectness, 'class_prob': det.class_prob, 'score': det.score,
                         'head_level': levels[det.level], 'anchor': det.anchor, 'cell': list(det.cell),
                         'raw_index': det.index, 'target': target, 'method': method,
-                        'layers': list(getattr(det, 'layers', None) or layers_used),
+                        'layers': plan.for_level(det.level),
                         'png': write(png, overlay(image.image, det, style)),
                         'energy_in_box': round(det.energy_in_box, 6), 'constant_map': det.constant}
                 if save_maps:
-                    np.save(png.with_suffix('.npy'), det.map.astype(np.float32))
+                    save_npy(png.with_suffix('.npy'), det.map.astype(np.float32))
                     item['npy'] = str(png.with_suffix('.npy'))
                 if det.constant:
                     constant += 1
@@ -109,6 +112,9 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
             t_write += time.time() - t
             save_manifest(save_dir, manifest, t0, t_write)
         manifest['complete'] = True
+    except KeyboardInterrupt:
+        manifest['interrupted'] = True  # the manifest below lists the images finished before Ctrl-C
+        raise
     finally:
         if videos is not None:
             videos.close()
@@ -132,9 +138,7 @@ def save_manifest(save_dir: Path, manifest: dict, t0: float, t_write: float) -> 
     """Write ``heatmaps.json`` whole to a temporary file, then rename it over the old one: a reader
     never sees half a manifest, also when the run is interrupted."""
     manifest['seconds'] = {'total': round(time.time() - t0, 3), 'writing_files': round(t_write, 3)}
-    tmp = save_dir / 'heatmaps.json.tmp'
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(save_dir / 'heatmaps.json')
+    write_json(save_dir / 'heatmaps.json', manifest)  # guards.outputs: atomic; a failed write keeps the last one
 
 
 def write_gates(gates, image, save_dir: Path, stem: str, style: Style) -> list[dict]:
@@ -184,7 +188,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--method', default=DEFAULT_METHOD, choices=list(METHODS), metavar='METHOD', help=methods_help())
     p.add_argument('--target', default='score', choices=list(TARGETS),
                    help='conf: objectness; class: class probability; score: objectness x class probability')
-    p.add_argument('--layers', default=None, help='comma-separated layer indices (default: the inputs of Detect)')
+    p.add_argument('--layers', default=None, help=LAYERS_HELP)
     p.add_argument('--conf-thres', type=float, default=0.25, help='confidence threshold')
     p.add_argument('--iou-thres', type=float, default=0.45, help='NMS IoU threshold')
     p.add_argument('--classes', nargs='+', type=int, help='filter by class: --classes 0, or --classes 0 2 3')
@@ -219,14 +223,9 @@ def add_figure_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
-    kwargs = vars(args).copy()
-    for k in ('command', 'func'):
-        kwargs.pop(k, None)
-    if kwargs['layers']:
-        try:
-            kwargs['layers'] = [int(v) for v in str(kwargs['layers']).split(',') if v.strip()]
-        except ValueError:
-            raise UserError(f"--layers {args.layers!r}: expected comma-separated layer indices, e.g. 17,20,23") from None
+    import inspect
+    takes = inspect.signature(run).parameters  # the flags run() takes; global options are the CLI's
+    kwargs = {k: v for k, v in vars(args).items() if k in takes}
     from yolov5.utils.torch_utils import select_device
     kwargs['device'] = select_device(kwargs['device'])
     run(**kwargs)
