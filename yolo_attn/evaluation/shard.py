@@ -1,0 +1,64 @@
+"""``heatmap-eval`` and ``heatmap-compare`` under ``torchrun``: each rank scores its consecutive block
+of the images (``heatmaps.shard``), every rank receives all the rows in the one-process order, and
+rank 0 alone writes the run folder. The merged rows are the rows one process computes:
+
+* ``heatmap-eval``'s sanity check scores the first ``sanity_max`` matched detections of the split.
+  Each rank checks the first ``sanity_max`` of its own (a prefix of its rows, as ``evaluate_method``
+  takes them in order); the merge keeps the first ``sanity_max`` in rank order, which are the
+  split's first ``sanity_max``, and blanks the check of the later ones (NaN, as one process leaves
+  them). A rank may so check up to ``sanity_max`` detections in vain: the price of not waiting.
+* ``heatmap-compare`` numbers objects per image, so its rows concatenate as they are; each rank
+  writes its panels into the run folder rank 0 made (the same folder on every node that shares
+  ``--project``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..heatmaps import shard
+
+SANITY_FIELDS = ('sanity_rho', 'sanity_rho_partial', 'sanity_rho_prior')
+
+
+def evaluate(evaluate_method, model, images, method, perturber, opts, sanity_max):
+    """``evaluate_method`` on this rank's images, merged across ranks (``merge_evaluation``)."""
+    if shard.world_size() == 1:
+        return evaluate_method(model, images, method, perturber, opts, sanity_max)
+    rows, checks, counts = evaluate_method(model, shard.share(images), method, perturber, opts, sanity_max)
+    parts = shard.gather((rows, checks, counts, shard.elapsed()))
+    report_timing(f'heatmap-eval {method}', [p[3] for p in parts])
+    return merge_evaluation([p[:3] for p in parts], sanity_max)
+
+
+def report_timing(what: str, timings: list) -> None:
+    """Rank 0 prints each rank's images and seconds (the slowest rank's time is the wall time)."""
+    if shard.is_main():
+        print(f'{what}: ' + shard.timing_line(timings, max(t['seconds'] for t in timings)))
+
+
+def merge_evaluation(parts: list, sanity_max: int):
+    """One ``(rows, checks, counts)`` from the ranks' (in rank order); see the module docstring."""
+    rows, checks, counts, quota = [], {}, {}, sanity_max
+    for rank_rows, rank_checks, rank_counts in parts:
+        checked = len(rank_checks.get('rhos', []))
+        keep = min(checked, max(quota, 0))
+        for key, values in rank_checks.items():
+            checks.setdefault(key, []).extend(values[:keep])
+        for row in rank_rows[keep:checked]:  # checked on this rank, beyond the split's first sanity_max
+            row.update({f: math.nan for f in SANITY_FIELDS})
+        quota -= keep
+        rows += rank_rows
+        for key, value in rank_counts.items():
+            counts[key] = counts.get(key, [] if isinstance(value, list) else 0) + value
+    return rows, checks, counts
+
+
+def compare(rows: list, objects: int, missed: int):
+    """``heatmap-compare``'s rows, object and miss counts from every rank (each ran on its
+    ``shard.share()`` of the images), in the one-process order."""
+    if shard.world_size() == 1:
+        return rows, objects, missed
+    parts = shard.gather((rows, objects, missed, shard.elapsed()))
+    report_timing('heatmap-compare', [p[3] for p in parts])
+    return [r for p in parts for r in p[0]], sum(p[1] for p in parts), sum(p[2] for p in parts)
