@@ -50,7 +50,7 @@ def test_install_is_idempotent():
     import yolov5.models.yolo as yolo
     before = yolo.parse_model
     install()
-    yolo_attn.install()
+    yolo_attn.activate()
     assert yolo.parse_model is before and before._yolo_attn
 
 

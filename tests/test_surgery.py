@@ -26,9 +26,10 @@ from yolo_attn import ModelConfigError, register_block
 from yolo_attn.config.files import load_cfg
 from yolo_attn.errors import UserError
 from yolo_attn.config.summary import quiet_yolov5
-from yolo_attn.config.surgery import (add_insert_arguments, cmd_insert, expand_attention, expand_attention_with_map,
+from yolo_attn.config.surgery import (expand_attention, expand_attention_with_map,
                                insert_blocks, insert_into_yaml_file)
 from yolo_attn.config.textedit import rewrite_rows
+from yolo_attn.cli.model import configure_insert as add_insert_arguments, run_insert as cmd_insert
 from yolo_attn.config.transfer import intersect_by_correspondence, layer_correspondence, remap_state_dict
 
 UPSTREAM = Path(yolo.__file__).parents[1] / 'models'

@@ -1,25 +1,50 @@
 """yolo-attn: attention blocks for Ultralytics YOLOv5 7.0, registered into its model-YAML parsing.
 
-``import yolo_attn`` makes yolov5 work on the pinned stack (``compat``), registers the blocks
-(``blocks``) and installs the parser (``install``): from then on yolov5's own ``Model(cfg)`` —
-and so its train/val/detect/export in this process — builds YAMLs that name SE, CBAM or any block
-added with ``register_block``.
+``import yolo_attn`` switches the plugin on for yolov5 in this process (``integration.activate``):
+from the first import of yolov5 on, its own ``Model(cfg)`` — and so its train/val/detect/export
+here — builds YAMLs that name SE, CBAM, ECA, CoordAtt, SimAM or any block added with
+``register_block``, and its checkpoints load through the secure loader. The import itself is
+light (no torch, no yolov5), so the ``yolo-attn`` command answers ``--help`` at once.
+
+Public names (each activates the plugin when first used):
+
+* ``register_block``, ``BLOCKS``, ``allow_in_checkpoints`` — the block registry (``registry``);
+* ``SE``, ``CBAM``, ``ECA``, ``CoordAtt``, ``SimAM`` — the built-in blocks (``blocks``);
+* ``model(cfg, nc=None)`` — yolov5's ``Model`` for a path or shipped name (``yolov5s-cbam``), from
+  any folder; ``resolve_cfg``, ``resolve_weights`` — paths of shipped YAMLs / checkpoints;
+* ``import_user_modules`` — import the user's block modules (``--import``, ``YOLO_ATTN_IMPORTS``);
+* ``ModelConfigError``, ``UserError`` — the errors user mistakes raise;
+* ``activate()`` — switch on now (needed only before a bare ``torch.load`` of a checkpoint).
 """
 
-from .integration import compat
+from __future__ import annotations
 
-compat.apply()
+import importlib
 
-from . import blocks  # noqa: E402  (registers SE, CBAM)
-from .integration import checkpoints, datasets  # noqa: E402
-from .blocks import CBAM, SE  # noqa: E402
-from .integration.install import install  # noqa: E402
-from .config.parser import ModelConfigError  # noqa: E402
-from .registry import BLOCKS, register_block  # noqa: E402
+from .integration.activate import activate, activate_on_yolov5_import
 
-install()
-checkpoints.install()
-datasets.install()
+__version__ = '0.1.0'  # the one place: setup.cfg reads it (version = attr: yolo_attn.__version__)
 
-__version__ = '0.1.0'
-__all__ = ['BLOCKS', 'CBAM', 'SE', 'ModelConfigError', 'register_block', '__version__']
+_PUBLIC = {'register_block': 'registry', 'BLOCKS': 'registry', 'allow_in_checkpoints': 'registry',
+           'SE': 'blocks', 'CBAM': 'blocks', 'ECA': 'blocks', 'CoordAtt': 'blocks', 'SimAM': 'blocks',
+           'model': 'config.summary', 'resolve_cfg': 'config.files', 'resolve_weights': 'config.files',
+           'import_user_modules': 'plugins', 'ModelConfigError': 'errors', 'UserError': 'errors'}
+_RENAMED = {'model': 'build_model'}
+
+__all__ = sorted(_PUBLIC) + ['activate', '__version__']
+
+activate_on_yolov5_import()
+
+
+def __getattr__(name):
+    """The public names, imported (and the plugin activated) on first use."""
+    if name not in _PUBLIC:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    activate()
+    value = getattr(importlib.import_module(f'.{_PUBLIC[name]}', __name__), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

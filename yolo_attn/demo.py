@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from .config.files import project_models_dir
+from .config.files import resolve_weights
 
 # Settings of the measured demo run (README, "Demo").
 DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=20, batch=16, seed=0,
@@ -21,7 +21,7 @@ DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=20, bat
 
 def pretrained_weights() -> Path:
     """The shipped starting point: stock yolov5n pretrained on shapes seed 1 (never the demo's seed 0)."""
-    return project_models_dir() / 'pretrained' / 'yolov5n-shapes.pt'
+    return resolve_weights('yolov5n-shapes.pt')
 
 
 def run_demo(project='runs/demo', name='exp', **overrides) -> dict:

@@ -13,7 +13,20 @@ import sys
 import torch
 import torch.nn as nn
 
+from .identity_start import residual_forward
+
 BLOCKS: dict[str, type[nn.Module]] = {}
+
+
+def yolov5_modules(namespace: dict | None = None) -> dict[str, type]:
+    """YOLOv5's own layer classes by name, as seen from a ``models.yolo`` module namespace
+    (default: ``yolov5.models.yolo``); a block may not take one of these names."""
+    if namespace is None:
+        import yolov5.models.yolo as yolo
+        namespace = vars(yolo)
+    return {k: v for k, v in namespace.items()
+            if isinstance(v, type) and issubclass(v, nn.Module)
+            and v.__module__.endswith(('models.common', 'models.experimental', 'models.yolo'))}
 
 
 def module_classes(module) -> list[type]:
@@ -45,7 +58,6 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         key = name or cls.__name__
         if not key.isidentifier():
             raise ValueError(f'block name {key!r} is not a valid identifier')
-        from .config.parser import yolov5_modules
         if key in yolov5_modules():
             raise ValueError(f'block name {key!r} is already a YOLOv5 module; register it under another name')
         old = BLOCKS.get(key)
@@ -54,6 +66,7 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
             raise ValueError(f'block name {key!r} is already registered for {old.__module__}.{old.__qualname__}')
         if paper or not hasattr(cls, 'paper'):
             cls.paper = paper
+        cls.forward = residual_forward(cls.forward)  # identity start when an instance holds a gamma
         BLOCKS[key] = cls
         home = sys.modules.get(cls.__module__)  # the halves of CBAM, helpers of a user block
         allow_in_checkpoints(cls, *(module_classes(home) if home else []))

@@ -1,36 +1,50 @@
-"""Find model YAMLs by short name and load them as data (``yaml.safe_load``, nothing executed).
+"""The shipped files (package data) and model YAMLs by short name, loaded as data.
+
+The model YAMLs and the starting checkpoint live inside the package, ``yolo_attn/models/``
+(``models/`` at the repository root is a link to it), and are found with ``importlib.resources``:
+the same lookup serves a source checkout, an editable install, a wheel and ``pip install --user``.
 
 Short names (``yolov5s-cbam``, ``yolov5s-cbam.yaml``, ``yolov5s``, ``yolov5s6``, ``yolov5s-seg``)
-resolve, from any working directory, in this order: an existing path as given; this project's
-``models/`` (next to the package in a source checkout, or ``<prefix>/share/yolo-attn/models``
-when installed as a wheel); yolov5's own ``models/``, ``models/hub/`` and ``models/segment/``.
+resolve, from any working directory, in this order: an existing path as given; the shipped
+``models/``; yolov5's own ``models/``, ``models/hub/`` and ``models/segment/``. Weights resolve
+the same way (``resolve_weights``): a path as given, else a shipped checkpoint by file name
+(``yolov5n-shapes.pt``). YAML is read with ``yaml.safe_load`` (``yamlfile``): nothing is executed.
 """
 
 from __future__ import annotations
 
 import difflib
-import sys
+from importlib import resources
 from pathlib import Path
 
-from .parser import ModelConfigError
+from ..errors import ModelConfigError, UserError
 from .yamlfile import read_yaml
 
 
-def project_models_dir() -> Path:
-    """This project's ``models/`` folder (source checkout or installed data files)."""
-    checkout = Path(__file__).resolve().parents[2] / 'models'
-    return checkout if checkout.is_dir() else Path(sys.prefix) / 'share' / 'yolo-attn' / 'models'
-
-
-def model_dirs() -> list[Path]:
-    import yolov5
-    upstream = Path(yolov5.__file__).parent / 'models'
-    return [d for d in (project_models_dir(), upstream, upstream / 'hub', upstream / 'segment') if d.is_dir()]
+def shipped_dir() -> Path:
+    """The package's ``models/`` folder: the shipped model YAMLs, ``pretrained/`` checkpoints."""
+    return Path(str(resources.files('yolo_attn').joinpath('models')))
 
 
 def shipped_configs() -> list[Path]:
     """This project's model YAMLs."""
-    return sorted(project_models_dir().glob('*.yaml'))
+    return sorted(shipped_dir().glob('*.yaml'))
+
+
+def shipped_weights() -> list[Path]:
+    """The shipped checkpoints (``models/pretrained/*.pt``)."""
+    return sorted((shipped_dir() / 'pretrained').glob('*.pt'))
+
+
+def model_dirs() -> list[Path]:
+    """Where short YAML names are looked up: the shipped folder, then yolov5's own."""
+    import yolov5
+    upstream = Path(yolov5.__file__).parent / 'models'
+    return [d for d in (shipped_dir(), upstream, upstream / 'hub', upstream / 'segment') if d.is_dir()]
+
+
+def _bare_name(path: Path) -> bool:
+    return path.parent == Path('.')
 
 
 def resolve_cfg(cfg: str | Path) -> Path:
@@ -41,14 +55,37 @@ def resolve_cfg(cfg: str | Path) -> Path:
     if path.is_dir():
         raise ModelConfigError(f'{cfg}: is a folder, expected a model YAML file')
     name = path.name if path.suffix in ('.yaml', '.yml') else path.name + '.yaml'
-    if path.parent == Path('.'):
+    if _bare_name(path):
         for d in model_dirs():
             if (d / name).is_file():
                 return d / name
     known = sorted({p.stem for d in model_dirs() for p in d.glob('*.yaml')})
     close = difflib.get_close_matches(path.stem, known, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else '; give a path to a .yaml file or a shipped name such as yolov5s-cbam'
+    hint = (f"; did you mean {', '.join(close)}?" if close else
+            f"; give a path to a .yaml file or a shipped name ({', '.join(p.stem for p in shipped_configs()[:3])}, "
+            f'... `yolo-attn build --all` lists them)')
     raise ModelConfigError(f'model YAML not found: {cfg}{hint}')
+
+
+def resolve_weights(weights: str | Path, error: type[UserError] = UserError, hint: str = '') -> Path:
+    """A weights file given as a path, or a shipped checkpoint by name (``yolov5n-shapes.pt``, from
+    any folder); else ``error`` naming the shipped ones (and ``hint``, e.g. how to train from scratch).
+    Never a download: a URL is just a name that is not found (``guards.paths`` refuses URLs first)."""
+    path = Path(str(weights))
+    if path.exists():
+        return path
+    if _bare_name(path):
+        for shipped in shipped_weights():
+            if path.name in (shipped.name, shipped.stem):
+                return shipped
+    names = ', '.join(p.name for p in shipped_weights())
+    raise error(f'weights not found: {weights} (yolo-attn never downloads; give a local file, or a shipped '
+                f"checkpoint by name: {names}{'; ' + hint if hint else ''})")
+
+
+def model_rows(d: dict) -> list:
+    """The layer rows of a model dict as written: ``backbone`` then ``head``."""
+    return list(d.get('backbone') or []) + list(d.get('head') or [])
 
 
 def load_cfg(cfg: str | Path) -> dict:
@@ -58,3 +95,4 @@ def load_cfg(cfg: str | Path) -> dict:
     if not isinstance(d, dict) or not isinstance(d.get('backbone'), list) or not isinstance(d.get('head'), list):
         raise ModelConfigError(f'{path}: not a YOLOv5 model YAML (needs backbone: and head: layer lists)')
     return d
+

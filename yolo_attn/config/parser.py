@@ -26,22 +26,9 @@ import operator
 import torch
 import torch.nn as nn
 
-from ..errors import UserError
-from ..registry import BLOCKS
-
-
-class ModelConfigError(UserError, ValueError):
-    """A model YAML that cannot be built; the message names the layer and what to do."""
-
-
-def yolov5_modules(namespace: dict | None = None) -> dict[str, type]:
-    """YOLOv5's own layer classes by name, as seen from a ``models.yolo`` module namespace."""
-    if namespace is None:
-        import yolov5.models.yolo as yolo
-        namespace = vars(yolo)
-    return {k: v for k, v in namespace.items()
-            if isinstance(v, type) and issubclass(v, nn.Module)
-            and v.__module__.endswith(('models.common', 'models.experimental', 'models.yolo'))}
+from ..errors import ModelConfigError, is_int
+from ..guards.model_limits import check_header, check_layer_size, check_repeats
+from ..registry import BLOCKS, yolov5_modules
 
 
 def _nn_module(name: str):
@@ -133,9 +120,9 @@ def evaluate_arg(value, names: dict, where: str):
                                f"{', '.join(sorted(names))}, or nn.<Module>(literals)") from None
 
 
-def _check_from(f, i: int, where: str):
+def check_from(f, i: int, where: str):
     refs = f if isinstance(f, list) else [f]
-    if not refs or not all(isinstance(x, int) and not isinstance(x, bool) for x in refs):
+    if not refs or not all(is_int(x) for x in refs):
         raise ModelConfigError(f"{where}: 'from' must be an index or a list of indices, got {f!r}")
     for x in refs:
         if (x != -1) if i == 0 else not -i <= x < i:
@@ -156,8 +143,11 @@ def _check_block(m, module, c1: int, where: str):
                                f'(1, {c1}, 8, 8) became {shape}')
 
 
-def make_parse_model(namespace: dict):
-    """A ``parse_model(d, ch)`` for the ``models.yolo`` module whose globals are ``namespace``."""
+def make_parse_model(namespace: dict, prepare=None):
+    """A ``parse_model(d, ch)`` for the ``models.yolo`` module whose globals are ``namespace``.
+
+    ``prepare(d) -> d``, if given, rewrites the model dict first (``install`` passes
+    ``surgery.expand_attention``, which turns an ``attention:`` section into rows)."""
     g = namespace
     make_divisible, LOGGER, Conv = g['make_divisible'], g['LOGGER'], g['Conv']
     out_first = {g[k] for k in ('Conv', 'GhostConv', 'Bottleneck', 'GhostBottleneck', 'SPP', 'SPPF', 'DWConv',
@@ -168,12 +158,13 @@ def make_parse_model(namespace: dict):
 
     def parse_model(d, ch):
         """Build ``nn.Sequential`` and the save list from a model dict (drop-in for upstream's)."""
-        from .surgery import expand_attention
-        d = expand_attention(d)  # an ``attention:`` section becomes rows (surgery.py)
+        if prepare is not None:
+            d = prepare(d)
         for key in ('anchors', 'nc', 'depth_multiple', 'width_multiple', 'backbone', 'head'):
             if key not in d:
                 raise ModelConfigError(f'model YAML has no {key!r} key')
         anchors, nc, gd, gw = d['anchors'], d['nc'], d['depth_multiple'], d['width_multiple']
+        check_header(nc, gd, gw, anchors)  # guards.model_limits: bounded before anything is built
         rows = (d['backbone'] or []) + (d['head'] or [])
         na = (len(anchors[0]) // 2) if isinstance(anchors, list) else anchors
         no = na * (nc + 5)
@@ -192,9 +183,10 @@ def make_parse_model(namespace: dict):
                     raise ModelConfigError(f'layer {i}: expected [from, number, module, [args]], got {row!r}')
                 f, n, name, raw_args = row
                 where = f'layer {i} ({name})'
-                _check_from(f, i, where)
-                if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                check_from(f, i, where)
+                if not is_int(n) or n < 1:
                     raise ModelConfigError(f'{where}: number of repeats must be a positive integer, got {n!r}')
+                check_repeats(n, gd, where)
                 m = resolve_module(name, g, where)
                 args = [evaluate_arg(a, names, where) for a in raw_args]
                 n = n_ = max(round(n * gd), 1) if n > 1 else n
@@ -261,6 +253,7 @@ def _construct(m, args, n, where):
             params = list(inspect.signature(m).parameters)[1:]
             raise ModelConfigError(f'{where}: takes ({", ".join(params)}) after the input channels, '
                                    f'got {args[1:]!r}; rows carry no channel counts here') from None
+    check_layer_size(lambda: nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args), where)
     try:
         return nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args)
     except ModelConfigError:

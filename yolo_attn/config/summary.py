@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ModelConfigError
+from ..guards.model_limits import RUN_ERRORS, forward_error
 from .files import load_cfg, resolve_cfg
-from .parser import ModelConfigError
 
 
 @contextlib.contextmanager
@@ -25,16 +26,38 @@ def quiet_yolov5():
         logger.setLevel(level)
 
 
-def build_model(cfg, nc: int | None = None, verbose: bool = False):
-    """yolov5's ``Model`` for a YAML path or short name; config errors name the file."""
+def _not_model_summary(record) -> bool:
+    return not record.getMessage().startswith('Model summary')
+
+
+@contextlib.contextmanager
+def layer_table_only():
+    """yolov5's build output without its closing "Model summary" line, whose GFLOPs are always at
+    640 (``model_info``): ``build`` prints its own figure at the requested size instead."""
+    logger = logging.getLogger('yolov5')
+    logger.addFilter(_not_model_summary)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_model_summary)
+
+
+def build_model(cfg, nc: int | None = None, verbose: bool = False, ch: int = 3):
+    """yolov5's ``Model`` for a YAML path or short name, from any folder; config errors name the file.
+
+    This is ``yolo_attn.model('yolov5s-cbam.yaml')``: yolov5's own class, built by the plugin's
+    parser, so it trains, validates and saves as usual. ``verbose`` prints yolov5's layer table.
+    """
     from yolov5.models.yolo import Model
     path = resolve_cfg(cfg)
     d = load_cfg(path)
     try:
-        with contextlib.nullcontext() if verbose else quiet_yolov5():
-            model = Model(d, nc=nc)
+        with layer_table_only() if verbose else quiet_yolov5():
+            model = Model(d, ch=ch, nc=nc)
     except ModelConfigError as e:
         raise ModelConfigError(f'{path}: {e}') from None
+    except RUN_ERRORS as e:  # built, but yolov5's stride-probing forward pass fails
+        raise forward_error(path, e) from None
     model.yaml_file = path.name
     return model
 

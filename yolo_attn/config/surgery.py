@@ -29,21 +29,16 @@ import copy
 import difflib
 from pathlib import Path
 
-from ..errors import UserError
-from .parser import ModelConfigError, _check_from, yolov5_modules
-from ..registry import BLOCKS
+from ..errors import ModelConfigError, UserError, is_int
+from ..registry import BLOCKS, yolov5_modules
+from .files import load_cfg, model_rows as _rows, resolve_cfg
+from .parser import check_from
+from .summary import quiet_yolov5
+from .textedit import dump_model_yaml, rewrite_rows
 
 SECTION = 'attention'
 HEADS = ('Detect', 'Segment')
 ENTRY_KEYS = ('block', 'after', 'args')
-
-
-def _rows(d: dict) -> list:
-    return list(d.get('backbone') or []) + list(d.get('head') or [])
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _at(where: str) -> str:
@@ -68,7 +63,7 @@ def _check_rows(rows: list) -> None:
     for i, row in enumerate(rows):
         if not (isinstance(row, list) and len(row) == 4 and isinstance(row[3], list)):
             raise ModelConfigError(f'layer {i}: expected [from, number, module, [args]], got {row!r}')
-        _check_from(row[0], i, f'layer {i} ({row[2]})')
+        check_from(row[0], i, f'layer {i} ({row[2]})')
 
 
 def _check_host(h, rows: list, where: str) -> None:
@@ -76,7 +71,7 @@ def _check_host(h, rows: list, where: str) -> None:
     while last >= 0 and rows[last][2] in HEADS:
         last -= 1
     valid = f'a block can follow layers 0..{last}'
-    if not _is_int(h):
+    if not is_int(h):
         raise ModelConfigError(f'{_at(where)}after {h!r}: expected a layer index ({valid})')
     if not 0 <= h < len(rows):
         raise ModelConfigError(f'{_at(where)}after {h}: no such layer; the model has layers 0..{len(rows) - 1} ({valid})')
@@ -200,7 +195,6 @@ def build_check(d: dict, where: str) -> None:
     """Build the network once (quietly, on the CPU) so a shape-changing block or bad args fail here."""
     from yolov5.models.yolo import Model
 
-    from .summary import quiet_yolov5
     try:
         with quiet_yolov5():
             Model(copy.deepcopy(d))
@@ -220,8 +214,6 @@ def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args
     """
     import yaml
 
-    from .files import load_cfg, resolve_cfg
-    from .textedit import dump_model_yaml, rewrite_rows
     src, dst = resolve_cfg(src_path), Path(dst_path)
     if dst.exists():
         raise UserError(f'{dst}: already exists; refusing to overwrite it (choose another -o/--output)')
@@ -253,62 +245,3 @@ def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args
     except FileExistsError:
         raise UserError(f'{dst}: already exists; refusing to overwrite it (choose another -o/--output)') from None
     return mapping
-
-
-def _ints(text: str) -> list[int]:
-    import argparse
-    try:
-        return [int(x) for x in text.split(',') if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected comma-separated layer indices such as 4,6,9, got {text!r}') from None
-
-
-def _numbers(text: str) -> list:
-    import argparse
-    out = []
-    for x in (x.strip() for x in text.split(',')):
-        if not x:
-            continue
-        try:
-            out.append(int(x))
-        except ValueError:
-            try:
-                out.append(float(x))
-            except ValueError:
-                raise argparse.ArgumentTypeError(f'expected comma-separated numbers such as 16,7, got {x!r}') from None
-    return out
-
-
-def add_insert_arguments(parser) -> None:
-    """The flags of ``yolo-attn insert``."""
-    parser.add_argument('--cfg', required=True, help='model YAML: a path or a name such as yolov5s, yolov5s-seg')
-    parser.add_argument('--block', required=True, help='registered attention block (`yolo-attn blocks`), e.g. CBAM')
-    parser.add_argument('--after', required=True, type=_ints, help="layer indices of --cfg as written, e.g. 4,6,9")
-    parser.add_argument('--args', type=_numbers, default=[],
-                        help="the block's YAML args after the input channels, e.g. 16,7 (ints or floats; default: none)")
-    parser.add_argument('-o', '--output', required=True, help='new YAML file (never overwritten)')
-
-
-def _ranges(mapping: dict[int, int]) -> str:
-    """``0-4 -> 0-4, 5-6 -> 6-7, ...``: runs of consecutive layers that moved by the same amount."""
-    runs = []
-    for old, new in sorted(mapping.items()):
-        if runs and old == runs[-1][1] + 1 and new - old == runs[-1][2]:
-            runs[-1][1] = old
-        else:
-            runs.append([old, old, new - old])
-    fmt = lambda a, b: f'{a}' if a == b else f'{a}-{b}'  # noqa: E731
-    return ', '.join(f'{fmt(a, b)} -> {fmt(a + s, b + s)}' for a, b, s in runs)
-
-
-def cmd_insert(args) -> int:
-    """``yolo-attn insert``: write the new YAML and print where the blocks went and the layer map."""
-    from .files import load_cfg, resolve_cfg
-    src = resolve_cfg(args.cfg)
-    mapping = insert_into_yaml_file(src, args.output, args.block, args.after, args.args)
-    n_new = len(_rows(load_cfg(args.output)))
-    new_rows = ', '.join(map(str, inserted_rows(mapping, args.after, n_new)))
-    print(f'wrote {args.output}: {args.block}{f" {args.args}" if args.args else ""} after layers '
-          f'{", ".join(map(str, args.after))} of {src.name} (new layers {new_rows})')
-    print(f'layer map (old -> new): {_ranges(mapping)}')
-    return 0

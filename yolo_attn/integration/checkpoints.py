@@ -54,7 +54,8 @@ def secure_load(f, map_location=None, **kwargs):
               file=sys.stderr, flush=True)
     kwargs['weights_only'] = not trusted
     if isinstance(f, (str, Path)) and not Path(f).is_file():
-        raise CheckpointError(f'weights not found: {f}')
+        from ..config.files import resolve_weights
+        f = name = resolve_weights(f, CheckpointError)  # a shipped checkpoint by name, else one line
     try:
         return torch.load(f, map_location=map_location, **kwargs)
     except pickle.UnpicklingError as e:

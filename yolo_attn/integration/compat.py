@@ -163,15 +163,11 @@ def _no_requirements_check(*args, **kwargs):
 
 
 def _local_weights_only(file, *args, **kwargs):
-    """Offline stand-in for ``attempt_download``: a local file, or one clear error."""
-    from ..errors import UserError
+    """Offline stand-in for ``attempt_download``: a local file or a shipped one, else one clear error."""
     from ..guards.paths import refuse_url
     refuse_url(str(file).strip(), '--weights')
-    path = Path(str(file).strip().replace("'", ''))
-    if path.is_file():
-        return str(path)
-    raise UserError(f'weights not found: {file} (yolo-attn never downloads; give a local .pt file, '
-                    f"or --weights '' to train from scratch)")
+    from ..config.files import resolve_weights
+    return str(resolve_weights(str(file).strip().replace("'", '')))  # a path, or a shipped name
 
 
 def _local_file_only(file, suffix=''):
@@ -250,8 +246,4 @@ def apply() -> None:
     patch_network()
     patch_onnx_export()
     allow_checkpoint_globals()
-    from ..guards import images
-    from . import untrusted
-    untrusted.install()
-    images.install()
-    _APPLIED = True
+    _APPLIED = True  # then activate() runs untrusted.install() and guards.images.install(), which use this module

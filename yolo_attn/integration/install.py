@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config.parser import make_parse_model
+from ..config.surgery import expand_attention
 
 ORIGINAL_PARSE_MODEL: dict[str, object] = {}  # module name -> yolov5's own parse_model
 ALIAS = 'models.yolo'
@@ -26,7 +27,7 @@ def patch_module(module) -> None:
     if getattr(module.parse_model, '_yolo_attn', False):
         return
     ORIGINAL_PARSE_MODEL[module.__name__] = module.parse_model
-    parse_model = make_parse_model(vars(module))
+    parse_model = make_parse_model(vars(module), prepare=expand_attention)  # attention: sections too
     parse_model._yolo_attn = True
     module.parse_model = parse_model
 

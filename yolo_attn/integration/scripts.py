@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import attn_start
 from .checkpoints import CheckpointError, exported_format, load_checkpoint
-from ..config.files import load_cfg, resolve_cfg
+from ..config.files import load_cfg, resolve_cfg, resolve_weights
 from ..config.yamlfile import read_yaml
 from .datasets import check_data
 from ..errors import UserError
@@ -60,9 +60,7 @@ def check_weights(weights, require_pt=False) -> list:
     out = []
     for w in weights if isinstance(weights, (list, tuple)) else [weights]:
         refuse_url(w, '--weights')
-        if not Path(w).exists():
-            raise CheckpointError(f"weights not found: {w} (yolo-attn never downloads; give a local .pt file"
-                                  f"{', or --weights ' + repr('') + ' to train from scratch' if require_pt else ''})")
+        w = str(resolve_weights(w, CheckpointError, "--weights '' trains from scratch" if require_pt else ''))
         fmt = exported_format(w)
         if fmt is not None and not require_pt:
             missing = _missing(BACKENDS.get(fmt, ()))
@@ -106,14 +104,10 @@ def preflight_train(opt) -> None:
     if not opt.cfg and not ckpts:
         raise UserError("give --cfg (a model YAML) or --weights (a local .pt), or both")
     d = check_data(opt.data)
-    from .resume import check_hyp
-    hyp = Path(str(opt.hyp))
-    if not hyp.is_file():
-        raise UserError(f'--hyp {opt.hyp}: no such file')
-    check_hyp(read_yaml(hyp), hyp)
     from ..config.summary import build_model
     if opt.cfg:
         build_model(opt.cfg, nc=len(d['names']))  # a YAML that cannot build fails here, in one line
+    opt.hyp = str(resolve_hyp(opt.hyp))
     if ckpts and opt.cfg:
         import yolov5.train as train
 
@@ -121,6 +115,22 @@ def preflight_train(opt) -> None:
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
     attn_start.install(opt, ckpts[0] if ckpts else None)  # --attn-start: how new blocks start
+
+
+def resolve_hyp(hyp) -> Path:
+    """The hyp YAML as a path that exists (yolov5's own are found by name, as ``check_yaml`` does,
+    also when its folder was given relative to another working folder), checked by ``check_hyp``."""
+    import yolov5
+    from yolov5.utils.general import check_yaml
+
+    from .resume import check_hyp
+    path = Path(str(hyp))
+    shipped = Path(yolov5.__file__).parent / 'data' / 'hyps' / path.name
+    if not path.is_file() and path.parent.parts[-2:] == ('data', 'hyps') and shipped.is_file():
+        path = shipped
+    path = Path(check_yaml(str(path)))
+    check_hyp(read_yaml(path), path)
+    return path.resolve()
 
 
 def preflight_resume(opt) -> None:
@@ -168,13 +178,15 @@ def check_source(source) -> None:
         raise UserError(f'--source {source}: screen capture and .streams lists are not supported by yolo-attn '
                         f'(they need network streams or extra packages); give images, a folder or a video')
     try:
-        exists = Path(source).resolve(strict=True).exists()
-    except (OSError, RuntimeError):  # missing, or a symlink loop
-        exists = False
-    if not exists:
+        Path(source).resolve(strict=True)
+    except RuntimeError:
+        raise UserError(f'--source {source}: a symlink loop (it points back at itself)') from None
+    except OSError:
         import glob
+        if Path(source).is_symlink():
+            raise UserError(f'--source {source}: a broken or looping symlink') from None
         if not glob.glob(source, recursive=False):
-            raise UserError(f'--source {source}: no such file, folder or glob match (or a symlink loop)')
+            raise UserError(f'--source {source}: no such file, folder or glob match') from None
 
 
 def preflight_detect(opt) -> None:

@@ -1,0 +1,54 @@
+"""``yolo-attn data | demo``: the embedded dataset and the end-to-end demo."""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from .command import Command
+
+
+def configure_data(p) -> None:
+    sub = p.add_subparsers(dest='dataset', metavar='DATASET', required=True)
+    s = sub.add_parser('shapes', help='coloured shapes on textured backgrounds, 5 classes, small to large objects',
+                       formatter_class=p.formatter_class)
+    s.add_argument('--out', required=True, help='new folder for images/, labels/ and shapes.yaml')
+    s.add_argument('--train', type=int, default=256, help='number of training images')
+    s.add_argument('--val', type=int, default=64, help='number of validation images')
+    s.add_argument('--imgsz', type=int, default=320, help='image size (pixels, multiple of 32)')
+    s.add_argument('--seed', type=int, default=0, help='random seed (same seed, same dataset)')
+    s.add_argument('--difficulty', choices=('easy', 'hard'), default='easy',
+                   help='hard: distractor shapes, clutter, more occlusion and small objects (same 5 classes)')
+
+
+def run_data(args) -> int:
+    from ..data.shapes import generate_shapes
+    try:
+        data = generate_shapes(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed,
+                               difficulty=args.difficulty)
+    except (FileExistsError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print(f'dataset written to {data.parent}; data YAML: {data}')
+    return 0
+
+
+def configure_demo(p) -> None:
+    p.add_argument('--project', default='runs/demo', help='save to project/name')
+    p.add_argument('--name', default='exp', help='save to project/name (a new exp2, exp3, ... if taken)')
+    p.add_argument('--epochs', type=int, default=None, help='override the measured demo setting (20)')
+    p.add_argument('--weights', default=None,
+                   help="starting checkpoint (default: the shipped yolov5n-shapes.pt; '' trains from scratch)")
+
+
+def run_demo(args) -> int:
+    from ..demo import print_summary, run_demo as demo
+    overrides = {'epochs': args.epochs} if args.epochs else {}
+    if args.weights is not None:
+        overrides['weights'] = args.weights
+    print_summary(demo(args.project, args.name, **overrides))
+    return 0
+
+
+COMMANDS = {
+    'data': Command('generate an embedded synthetic dataset in YOLO format', run_data, configure_data),
+    'demo': Command('generate the shapes dataset, train yolov5n-cbam on CPU, validate, heatmaps', run_demo,
+                    configure_demo),
+}

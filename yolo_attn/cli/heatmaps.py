@@ -1,0 +1,50 @@
+"""``yolo-attn heatmap | heatmap-eval | heatmap-compare``: the saliency maps and their evaluation.
+
+Each command's flags and run live with its code (``heatmaps.run``, ``evaluation.evaluate``,
+``evaluation.compare``: ``add_arguments`` and ``run_from_args``); they are imported only when the
+command is chosen.
+"""
+
+from __future__ import annotations
+
+from .command import Command
+
+
+def configure_heatmap(p) -> None:
+    from ..heatmaps.run import add_arguments
+    add_arguments(p)
+
+
+def run_heatmap(args) -> int:
+    from ..heatmaps.run import run_from_args
+    return run_from_args(args)
+
+
+def configure_eval(p) -> None:
+    from ..evaluation.evaluate import add_arguments
+    add_arguments(p)
+
+
+def run_eval(args) -> int:
+    from ..evaluation.evaluate import run_from_args
+    return run_from_args(args)
+
+
+def configure_compare(p) -> None:
+    from ..evaluation.compare import add_arguments
+    add_arguments(p)
+
+
+def run_compare(args) -> int:
+    from ..evaluation.compare import run_from_args
+    return run_from_args(args)
+
+
+COMMANDS = {
+    'heatmap': Command('one saliency PNG per detected object, an overview per image, heatmaps.json',
+                       run_heatmap, configure_heatmap),
+    'heatmap-eval': Command('faithfulness of the heatmaps on a labelled split: pointing game, deletion/insertion, '
+                            'sanity check', run_eval, configure_eval),
+    'heatmap-compare': Command("several models' heatmaps of the same objects side by side, metrics per model",
+                               run_compare, configure_compare),
+}

@@ -1,0 +1,126 @@
+"""User blocks from the user's own modules: ``--import``, ``YOLO_ATTN_IMPORTS``, entry points.
+
+A block is registered when the module that defines it is imported (its ``@register_block``
+line runs); nothing here reads code from a model YAML or a checkpoint. The user names the modules
+(mmengine's ``custom_imports`` idea), in three ways that end in the same import:
+
+* ``yolo-attn --import myblocks[,other] COMMAND ...`` — a global option of the CLI;
+* ``YOLO_ATTN_IMPORTS=myblocks,other`` — the same list from the environment, so every process
+  of a run gets it (``torchrun`` ranks, subprocesses); ``--import`` adds its modules to this
+  variable, so children of the command inherit them too;
+* the entry-point group ``yolo_attn.blocks`` — an installed package registers its blocks with
+  no flag at all (``[options.entry_points] yolo_attn.blocks = myblocks = myblocks`` in its
+  setup.cfg). An entry point may name a module, or a class (``mygate = myblocks:MyGate``), which
+  is then registered under the entry point's name unless it already registered itself.
+
+Modules are importable from the working folder, as with ``python -m``: the folder is put at the
+front of ``sys.path`` before the import (the console script alone would not see it). Once
+imported, a block's classes are on the checkpoint allowlist (``registry.register_block``), so
+checkpoints that hold them load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import UserError
+
+ENV = 'YOLO_ATTN_IMPORTS'
+ENTRY_POINT_GROUP = 'yolo_attn.blocks'
+
+
+def split_names(*values: str | None) -> list[str]:
+    """Module names from comma-separated strings, in order, each once (``'a,b', 'b,c'`` -> a, b, c)."""
+    out = []
+    for value in values:
+        for name in (value or '').split(','):
+            name = name.strip()
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
+def _working_folder_on_path() -> None:
+    """Put the working folder first on ``sys.path`` (what ``python -m`` does), once."""
+    cwd = os.getcwd()
+    if not any(p in ('', cwd) or (p and Path(p).resolve() == Path(cwd).resolve()) for p in sys.path):
+        sys.path.insert(0, cwd)
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame of a failed import (the user's own code)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f' ({frames[-1].filename}:{frames[-1].lineno})' if frames else ''
+
+
+def import_module(name: str, source: str):
+    """Import one user module; a missing or failing module is one ``UserError`` line naming ``source``."""
+    if not all(part.isidentifier() for part in name.split('.')):
+        raise UserError(f'{source}: {name!r} is not a module name (give e.g. myblocks or mypkg.blocks, '
+                        f'a module importable from {os.getcwd()} or installed)')
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and (name == e.name or name.startswith(e.name + '.')):
+            raise UserError(f'{source}: no module named {name!r} in the working folder {os.getcwd()} or on '
+                            f'sys.path; run from the folder that holds {name.split(".")[0]}.py, or install it') from None
+        raise UserError(f'{source}: importing {name!r} failed: {type(e).__name__}: {e}{_where(e)}') from None
+    except Exception as e:  # the user's module raised while running: say what and where, in one line
+        raise UserError(f'{source}: importing {name!r} failed: {type(e).__name__}: {e}{_where(e)}') from None
+
+
+def _entry_points() -> list:
+    from importlib.metadata import entry_points
+    eps = entry_points()
+    if hasattr(eps, 'select'):
+        return list(eps.select(group=ENTRY_POINT_GROUP))
+    return list(eps.get(ENTRY_POINT_GROUP, []))  # Python 3.9
+
+
+def load_entry_points() -> list[str]:
+    """Load every ``yolo_attn.blocks`` entry point of the installed packages; return their names."""
+    import torch.nn as nn
+
+    from .registry import BLOCKS, register_block
+    loaded = []
+    for ep in _entry_points():
+        where = f'entry point {ep.name} = {ep.value} ({ENTRY_POINT_GROUP})'
+        try:
+            obj = ep.load()
+        except Exception as e:
+            raise UserError(f'{where}: loading failed: {type(e).__name__}: {e}{_where(e)}') from None
+        if isinstance(obj, type) and issubclass(obj, nn.Module) and obj not in BLOCKS.values():
+            try:
+                register_block(obj, name=ep.name)
+            except (TypeError, ValueError) as e:
+                raise UserError(f'{where}: {e}') from None
+        loaded.append(ep.name)
+    return loaded
+
+
+def import_user_modules(imports=(), *, env: bool = True) -> list[str]:
+    """Import the user's block modules: ``imports`` (``--import`` values, each ``'a'`` or ``'a,b'``),
+    then those of ``YOLO_ATTN_IMPORTS``; return the module names. The entry points need no call:
+    ``integration.activate`` loads them. A user module's ``from yolo_attn import register_block``
+    activates the plugin first, so the built-in blocks and yolov5's patches are in place.
+
+    ``imports`` are also added to ``YOLO_ATTN_IMPORTS`` (so processes this one starts import them
+    too). Idempotent: a module already imported is not run again. Errors are ``UserError`` lines.
+    """
+    flag = split_names(*([imports] if isinstance(imports, str) else imports))
+    names = split_names(','.join(flag), os.environ.get(ENV) if env else None)
+    if not names:
+        return []
+    if flag:
+        os.environ[ENV] = ','.join(split_names(os.environ.get(ENV), ','.join(flag)))
+    _working_folder_on_path()
+    for name in names:
+        import_module(name, f'--import {name}' if name in flag else f'{ENV}={os.environ.get(ENV)}')
+    return names
+
+
+__all__ = ['ENV', 'ENTRY_POINT_GROUP', 'import_user_modules', 'load_entry_points', 'split_names']
