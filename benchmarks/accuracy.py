@@ -17,6 +17,7 @@ figure is a complete validation.
 
     python benchmarks/accuracy.py --difficulties hard easy --seeds 0 1 2 --epochs 1 \
         --train 64 --val 32 --log /tmp/accuracy.jsonl
+    python benchmarks/accuracy.py --epoch0-only --difficulties easy hard --log /tmp/accuracy.jsonl
     python benchmarks/accuracy.py --report /tmp/accuracy.jsonl
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+PRETRAINED = Path(__file__).resolve().parents[1] / 'models' / 'pretrained' / 'yolov5n-shapes.pt'
 CFGS = ['yolov5n', 'yolov5n-se', 'yolov5n-cbam', 'yolov5n-eca', 'yolov5n-ca', 'yolov5n-simam']
 EPOCH0 = re.compile(r'epoch 0 \(after transfer\): mAP50 ([0-9.]+) mAP50-95 ([0-9.]+)')
 
@@ -69,11 +71,10 @@ def last_epoch(run: Path) -> tuple[float, float]:
 
 def train_one(data, cfg, seed, opt, work, handler):
     from yolo_attn.integration.scripts import run_script
-    from yolo_attn.demo import pretrained_weights
     name = f'{data.parent.name}-{cfg}-s{seed}-{opt.attn_start}'
     handler.found = None
     t = time.time()
-    run_script('train', ['--data', str(data), '--cfg', cfg, '--weights', str(pretrained_weights()),
+    run_script('train', ['--data', str(data), '--cfg', cfg, '--weights', str(PRETRAINED),
                          '--epochs', str(opt.epochs), '--batch-size', str(opt.batch), '--imgsz', str(opt.imgsz),
                          '--device', 'cpu', '--workers', '0', '--noplots', '--cache', 'ram', '--seed', str(seed),
                          '--attn-start', opt.attn_start, '--project', str(work / 'runs'), '--name', name])
@@ -82,6 +83,53 @@ def train_one(data, cfg, seed, opt, work, handler):
     return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': seed, 'attn_start': opt.attn_start,
             'epochs': opt.epochs, 'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
             'epoch0_map50': e0[0], 'epoch0_map': e0[1], 'map50': m50, 'map': m, 'wall_s': round(time.time() - t, 1)}
+
+
+def epoch0_only(data, cfg, mode, opt, work):
+    """The ``epoch 0 (after transfer)`` validation alone: the transfer and start train.py's hooks
+    make (layer correspondence, ``attn_start.plan``/``prepare``), then ``validate_after_transfer``."""
+    from types import SimpleNamespace
+
+    import yaml
+    from yolov5.models.yolo import Model
+
+    from yolo_attn.config.files import load_cfg
+    from yolo_attn.config.transfer import intersect_by_correspondence
+    from yolo_attn.integration import attn_start
+    from yolo_attn.integration.checkpoints import load_checkpoint
+    import yolov5
+    ckpt = load_checkpoint(PRETRAINED)
+    src = ckpt['model'].float()
+    target = Model(load_cfg(cfg), nc=5)
+    kept, _ = intersect_by_correspondence(src.state_dict(), target.state_dict(), src.yaml, target.yaml,
+                                          exclude=['anchor'])
+    target.load_state_dict(kept, strict=False)
+    resolved, fresh, carried = attn_start.plan(mode, ckpt, src.yaml, target.yaml)
+    attn_start.prepare(target, resolved, fresh, carried)
+    hyp = yaml.safe_load((Path(yolov5.__file__).parent / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text())
+    run_opt = SimpleNamespace(data=str(data), imgsz=opt.imgsz, batch_size=opt.batch, single_cls=False, hyp=hyp,
+                              workers=0, save_dir=str(work / 'epoch0'))
+    m50, m = attn_start.validate_after_transfer(target, run_opt)
+    return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': None, 'attn_start': resolved, 'epochs': 0,
+            'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
+            'epoch0_map50': m50, 'epoch0_map': m, 'map50': float('nan'), 'map': float('nan'), 'wall_s': 0}
+
+
+def epoch0_report(rows) -> str:
+    out = []
+    for diff in dict.fromkeys(r['difficulty'] for r in rows):
+        sel = [r for r in rows if r['difficulty'] == diff and r['epochs'] == 0]
+        if not sel:
+            continue
+        out.append(f"\n{diff}: epoch 0 (after transfer, before any step), {sel[0]['val']} val images at {sel[0]['imgsz']}")
+        out.append('| model | paper start mAP50 | paper mAP50-95 | identity start mAP50 | identity mAP50-95 |')
+        out.append('|---|---:|---:|---:|---:|')
+        for cfg in dict.fromkeys(r['cfg'] for r in sel):
+            got = {r['attn_start']: r for r in sel if r['cfg'] == cfg}
+            cell = lambda mode, k: f"{got[mode][k]:.3f}" if mode in got else '–'
+            out.append(f"| {cfg} | {cell('paper', 'epoch0_map50')} | {cell('paper', 'epoch0_map')} "
+                       f"| {cell('identity', 'epoch0_map50')} | {cell('identity', 'epoch0_map')} |")
+    return '\n'.join(out)
 
 
 def mean_std(values):
@@ -94,7 +142,8 @@ def mean_std(values):
 
 
 def report(rows) -> str:
-    out = []
+    out = [epoch0_report(rows)]
+    rows = [r for r in rows if r['epochs'] > 0]
     for diff in dict.fromkeys(r['difficulty'] for r in rows):
         for start in dict.fromkeys(r['attn_start'] for r in rows if r['difficulty'] == diff):
             sel = [r for r in rows if r['difficulty'] == diff and r['attn_start'] == start]
@@ -124,6 +173,8 @@ def main():
     ap.add_argument('--imgsz', type=int, default=320)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--attn-start', default='identity', choices=['identity', 'paper'])
+    ap.add_argument('--epoch0-only', action='store_true',
+                    help='no training: validate each transferred model as it starts, with both --attn-start modes')
     ap.add_argument('--log', default=None, help='append one JSON line per run here (default: in the work folder)')
     ap.add_argument('--report', default=None, help='only print the tables of an existing log')
     opt = ap.parse_args()
@@ -142,8 +193,14 @@ def main():
     jobs = [(d, s, c) for d in opt.difficulties for s in opt.seeds for c in opt.cfgs]
     datasets = {d: generate_shapes(work / d, n_train=opt.train, n_val=opt.val, imgsz=opt.imgsz, seed=0,
                                    progress=False, difficulty=d) for d in opt.difficulties}
+    if opt.epoch0_only:
+        jobs = [(d, mode, c) for d in opt.difficulties for c in opt.cfgs
+                for mode in (['identity', 'paper'] if c != 'yolov5n' else ['paper'])]
     for d, seed, cfg in tqdm(jobs, desc='runs'):
-        row = train_one(datasets[d], cfg, seed, opt, work, handler)
+        if opt.epoch0_only:
+            row = epoch0_only(datasets[d], cfg, seed, opt, work)
+        else:
+            row = train_one(datasets[d], cfg, seed, opt, work, handler)
         rows.append(row)
         with open(log, 'a') as f:
             f.write(json.dumps(row) + '\n')

@@ -14,7 +14,7 @@ fine-tuning a trained identity-start model, or transferring it into another YAML
 layer correspondence) keep each block's learned gamma, since yolov5 rebuilds the model from its
 YAML and the key would otherwise be dropped by ``intersect_dicts``.
 
-Hooks (installed by ``scripts.preflight_train`` for one run): train.py's ``argparse`` gets the
+Hooks (``scripts.run_script`` enters ``patched_train``, the train preflight calls ``install``): train.py's ``argparse`` gets the
 flag (so ``yolo-attn train --help`` lists it), and train.py's ``smart_optimizer`` — the first
 call after the pretrained transfer and before the optimizer exists — adds the scales, then, after
 a transfer, validates once with yolov5's ``val.run`` and logs
@@ -24,6 +24,7 @@ a transfer, validates once with yolov5's ``val.run`` and logs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -85,9 +86,27 @@ def frozen_layers(opt) -> set[int]:
     return set(freeze if len(freeze) > 1 else range(freeze[0]))
 
 
-def install(opt, ckpt=None, src_yaml=None, dst_yaml=None) -> None:
-    """Hook train.py's ``smart_optimizer`` for this run (``scripts.run_script`` restores it)."""
+@contextlib.contextmanager
+def patched_train(train):
+    """For one run of train.py: its ``argparse`` knows ``--attn-start``, and whatever ``install``
+    does to its ``smart_optimizer`` is undone afterwards."""
+    saved = train.argparse, train.smart_optimizer
+    train.argparse = argparse_for_train()
+    try:
+        yield
+    finally:
+        train.argparse, train.smart_optimizer = saved
+
+
+def install(opt, ckpt=None) -> None:
+    """Hook train.py's ``smart_optimizer`` for this run (called by the train preflight, inside
+    ``patched_train``). ``ckpt``: the loaded ``--weights`` (or ``--resume``) checkpoint, if any."""
     import yolov5.train as train
+
+    from ..config.files import load_cfg
+    src_yaml = dst_yaml = None
+    if ckpt is not None and opt.cfg and not opt.resume:  # the transfer by layer correspondence
+        src_yaml, dst_yaml = (ckpt.get('ema') or ckpt['model']).yaml, load_cfg(opt.cfg)
     mode, fresh, carried = plan(getattr(opt, 'attn_start', None), ckpt, src_yaml, dst_yaml)
     opt.attn_start = mode
     transferred = ckpt is not None and dst_yaml is not None and not opt.resume
