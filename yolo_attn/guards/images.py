@@ -9,7 +9,9 @@ yolov5 already routes every ``cv2.imread`` in the process through its own ``imre
   ``--max-pixels`` (or ``YOLO_ATTN_MAX_PIXELS``) raises it. Formats Pillow cannot size are
   checked right after decoding (OpenCV's own ceiling, 2^30 pixels, bounds that decode).
 * Pillow, which yolov5 uses to verify training images, gets the same limit
-  (``Image.MAX_IMAGE_PIXELS`` = half of it, since Pillow refuses at twice its setting).
+  (``Image.MAX_IMAGE_PIXELS`` = half of it, since Pillow refuses at twice its setting), and its
+  own ``Image.open`` back: ultralytics replaces it with one that pip-installs ``pi-heif`` when a
+  file is not an image.
 
 ``ReadableImages`` is yolov5's ``LoadImages`` with one change: a file that does not decode
 (empty, truncated, not an image, a dangling or looping symlink) is skipped with one warning line
@@ -22,6 +24,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
+import sys
 
 import cv2
 import numpy as np
@@ -68,8 +72,8 @@ def add_argument(parser) -> None:
 def check_pixels(width: int, height: int, where) -> None:
     if width * height > max_pixels():
         raise ImageTooLarge(f'{where}: {width}x{height} = {width * height:,} pixels is more than the limit of '
-                            f'{max_pixels():,}; give --max-pixels {width * height} (or set {ENV}) if you '
-                            f'trust the image and have the memory')
+                            f'{max_pixels():,}; give --max-pixels {width * height} (or set {ENV}) if you trust '
+                            f'the image and have the memory')
 
 
 def header_size(data: np.ndarray, where):
@@ -79,8 +83,10 @@ def header_size(data: np.ndarray, where):
         with Image.open(io.BytesIO(data.tobytes())) as im:
             return im.size
     except Image.DecompressionBombError as e:  # Pillow's own check, at the limit set above
-        raise ImageTooLarge(f'{where}: more than the limit of {max_pixels():,} pixels ({e}); give --max-pixels N '
-                            f'(or set {ENV}) if you trust the image and have the memory') from None
+        found = re.search(r'\((\d+) pixels\)', str(e))
+        n = int(found.group(1)) if found else max_pixels() + 1
+        raise ImageTooLarge(f'{where}: {n:,} pixels is more than the limit of {max_pixels():,}; give --max-pixels '
+                            f'{n} (or set {ENV}) if you trust the image and have the memory') from None
     except Exception:  # Pillow raises many types for bytes it does not recognise
         return None
 
@@ -108,6 +114,11 @@ def install() -> None:
     if cv2.imread is not imread:
         _DECODE['imread'] = cv2.imread
         cv2.imread = imread
+    from PIL import Image
+    patches = sys.modules.get('ultralytics.utils.patches')  # its Image.open pip-installs pi-heif on an
+    original = getattr(patches, '_image_open', None)  # unidentified file: use Pillow's own open instead
+    if original is not None and Image.open is not original:
+        Image.open = original
     if os.environ.get(ENV):
         set_max_pixels(os.environ[ENV])
     else:

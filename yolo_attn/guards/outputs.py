@@ -56,3 +56,12 @@ def write_json(path, obj, **kwargs) -> None:
     """``json.dumps(obj)`` written atomically (``indent=2`` unless given)."""
     kwargs.setdefault('indent', 2)
     write_text(path, json.dumps(obj, **kwargs))
+
+
+def save_npy(path, array) -> None:
+    """``np.save`` whose failure (disk full, ...) is one ``OutputError`` line."""
+    import numpy as np
+    try:
+        np.save(path, array)
+    except OSError as e:
+        raise write_error(path, e) from None

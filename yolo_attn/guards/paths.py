@@ -73,10 +73,12 @@ def claim_run_dir(project, name, exist_ok: bool = False) -> Path:
             target.mkdir(parents=True)
             return target
         except FileExistsError:
-            if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+            if not target.is_dir() or target.is_symlink():
+                raise UserError(f'{target} is not a folder of its own (a file or a link); choose another --name') from None
+            if not any(target.iterdir()):
                 return target
-            raise UserError(f'{target} already holds results (or is not a folder) and --exist-ok would write '
-                            f'into it; choose another --name (without --exist-ok a new {name}2, ... is made)') from None
+            raise UserError(f'{target} already holds results and --exist-ok would write into it; choose another '
+                            f'--name (without --exist-ok a new {name}2, {name}3, ... is made)') from None
         except OSError as e:
             raise UserError(f'cannot create run folder {target} ({_os_reason(e)})') from None
     for n in itertools.count(1):
