@@ -191,3 +191,48 @@ def test_repo_data_yaml_points_at_datasets_shapes_from_any_cwd(tmp_path, monkeyp
     d = load_data_yaml(ROOT / 'data' / 'shapes.yaml')
     assert Path(d['path']) == (ROOT / 'datasets' / 'shapes').resolve()
     assert d['names'] == {0: 'circle', 1: 'square', 2: 'triangle', 3: 'star', 4: 'cross'}
+
+
+def test_hard_difficulty(tmp_path):
+    kw = dict(n_train=24, n_val=2, imgsz=IMGSZ, seed=0, progress=False)
+    generate_shapes(tmp_path / 'e0', **kw)
+    generate_shapes(tmp_path / 'e1', difficulty='easy', **kw)
+    easy_default, easy = (_files(tmp_path / k / 'labels') | _files(tmp_path / k / 'images') for k in ('e0', 'e1'))
+    hard_yaml = generate_shapes(tmp_path / 'h', difficulty='hard', **kw)
+    assert easy_default == easy  # the default is easy, and easy images are what they always were
+    assert yaml.safe_load(hard_yaml.read_text())['names'] == dict(enumerate(CLASS_NAMES))  # same 5 classes
+    e = np.concatenate(list(_labels(tmp_path / 'e1', 'train').values()))
+    h_arrs = list(_labels(tmp_path / 'h', 'train').values())
+    h = np.concatenate(h_arrs)
+    assert set(h[:, 0].astype(int)) <= set(range(len(CLASS_NAMES)))  # distractors are never labelled
+    assert len(h) / len(h_arrs) > 1.5 * len(e) / 24  # more objects per image
+    small = lambda b: (b[:, 3:5].max(1) < 0.06).mean()
+    assert small(h) > small(e)  # more small objects
+    assert h[:, 3:5].max() <= 0.30 + 2 / IMGSZ  # anti-aliased edge pixels
+
+
+def test_distractors_are_drawn_but_not_labelled():
+    from yolo_attn.data.shapes import Difficulty, _render
+    only_distractors = Difficulty(objects=(0, 0), distractors=(4, 4))
+    nothing = Difficulty(objects=(0, 0))
+    img, lines = _render(np.random.default_rng(3), 128, only_distractors)
+    empty, _ = _render(np.random.default_rng(3), 128, nothing)
+    assert lines == []
+    assert (np.abs(img.astype(int) - empty.astype(int)).max(-1) > 60).mean() > 0.01  # shapes were drawn
+
+
+def test_bad_difficulty(tmp_path):
+    with pytest.raises(ValueError, match='difficulty'):
+        generate_shapes(tmp_path / 'x', difficulty='medium', progress=False)
+    assert not (tmp_path / 'x').exists()
+
+
+def test_cli_difficulty_flag(tmp_path):
+    from conftest import run_cli
+    out = run_cli('data', 'shapes', '--out', tmp_path / 'd', '--train', '2', '--val', '1', '--imgsz', '64',
+                  '--difficulty', 'hard', cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ref = generate_shapes(tmp_path / 'r', n_train=2, n_val=1, imgsz=64, difficulty='hard', progress=False)
+    assert _files(tmp_path / 'd' / 'labels') == _files(ref.parent / 'labels')
+    bad = run_cli('data', 'shapes', '--out', tmp_path / 'b', '--difficulty', 'medium', cwd=tmp_path)
+    assert bad.returncode == 2 and 'medium' in bad.stderr
