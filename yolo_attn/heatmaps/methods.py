@@ -35,6 +35,6 @@ def describe(method: str) -> str:
 
 
 def methods_help() -> str:
-    """The ``--method`` help line: every method, the default, and which ones are not per-detection."""
-    from .engine import DEFAULT_METHOD, METHODS
-    return (f"pytorch-grad-cam weighting: {', '.join(describe(m) for m in METHODS)}; default {DEFAULT_METHOD}")
+    """The ``--method`` help line: every method, and which ones are not per-detection."""
+    from .engine import METHODS
+    return f"pytorch-grad-cam weighting: {', '.join(describe(m) for m in METHODS)}"
