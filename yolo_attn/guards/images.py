@@ -16,7 +16,8 @@ yolov5 already routes every ``cv2.imread`` in the process through its own ``imre
 ``ReadableImages`` is yolov5's ``LoadImages`` with one change: a file that does not decode
 (empty, truncated, not an image, a dangling or looping symlink) is skipped with one warning line
 and recorded in ``skipped`` (and passed to ``on_skip``), instead of an ``AssertionError`` that
-ends the whole run.
+ends the whole run; a source where no file is readable, and an ``--imgsz`` below 1 or beyond the
+pixel limit, are one-line errors.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ def set_max_pixels(n) -> None:
     if n < 1:
         raise UserError(f'--max-pixels {n}: must be positive')
     _LIMIT['pixels'] = n
+    import warnings
+
     from PIL import Image
     Image.MAX_IMAGE_PIXELS = max(n // 2, 1)  # Pillow raises DecompressionBombError above twice this
+    warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)  # and only warns above this
 
 
 def add_argument(parser) -> None:
@@ -131,17 +135,28 @@ def _readable_images_class():
     class ReadableImages(LoadImages):
         """yolov5's ``LoadImages`` that skips (and records) files it cannot decode."""
 
-        def __init__(self, path, *args, on_skip=None, **kwargs):
-            self.skipped, self.on_skip = [], on_skip
+        def __init__(self, path, img_size=640, *args, on_skip=None, **kwargs):
+            self.skipped, self.on_skip, self.read = [], on_skip, 0
+            for v in img_size if isinstance(img_size, (list, tuple)) else [img_size]:
+                if v < 1:
+                    raise UserError(f'--imgsz {v}: must be a positive number of pixels, e.g. 640')
+                check_pixels(v, v, f'--imgsz {v}')
             try:
-                super().__init__(path, *args, **kwargs)
+                super().__init__(path, img_size, *args, **kwargs)
             except (FileNotFoundError, AssertionError, RuntimeError, OSError) as e:
                 raise UserError(f'--source {path}: {str(e).splitlines()[0]}') from None
 
         def __next__(self):
             while True:
                 try:
-                    return super().__next__()
+                    item = super().__next__()
+                    self.read += 1
+                    return item
+                except StopIteration:
+                    if self.skipped and not self.read:
+                        raise UserError(f'--source: none of its {len(self.skipped)} files could be read as an image '
+                                        f'(e.g. {self.skipped[0]["path"]}: {self.skipped[0]["reason"]})') from None
+                    raise
                 except AssertionError:  # 'Image Not Found': the file did not decode
                     path = self.files[self.count - 1]
                     reason = 'not a readable image (empty, truncated, another format or a broken link)'

@@ -1,0 +1,429 @@
+"""Issue 12, one test per class: nothing runs from a file a user gives, nothing reaches the network,
+nothing is written outside the run, small inputs cannot exhaust the machine, partial results stay
+valid, and every bad input is one line with exit code 2."""
+
+import json
+import os
+import pathlib
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from yolo_attn.cli import main
+from yolo_attn.config.files import load_cfg
+from yolo_attn.data.shapes import generate_shapes
+from yolov5.models.yolo import Model
+
+SHAPES_PT = ROOT / 'yolo_attn' / 'models' / 'pretrained' / 'yolov5n-shapes.pt'  # detects on shapes images
+STOCK = pathlib.Path(__import__('yolov5').__file__).parent / 'models' / 'yolov5n.yaml'
+TRAIN = ['--cfg', 'yolov5n-se', '--weights', '', '--epochs', '1', '--imgsz', '64', '--device', 'cpu']
+
+
+@pytest.fixture(scope='module')
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp('hard')
+    generate_shapes(root / 'ds', n_train=4, n_val=2, imgsz=64, progress=False)
+    torch.save({'model': Model(load_cfg('yolov5n-se'), nc=5).half(), 'epoch': -1}, root / 'ok.pt')
+    return root
+
+
+def cli(ws, monkeypatch, capsys, *argv):
+    """(exit code, the ``yolo-attn ...`` lines of stderr, all of stderr) of an in-process run."""
+    monkeypatch.chdir(ws)
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return rc, [s for s in err.replace('\r', '\n').splitlines() if s.startswith('yolo-attn')], err
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection, name lookup and child process is recorded and refused."""
+    attempts = []
+
+    def refuse(what):
+        def f(*args, **kwargs):
+            attempts.append((what, args[:2]))
+            raise OSError(f'test: {what} attempted')
+        return f
+
+    monkeypatch.setattr(socket.socket, 'connect', refuse('connect'))
+    monkeypatch.setattr(socket, 'create_connection', refuse('create_connection'))
+    monkeypatch.setattr(socket, 'getaddrinfo', refuse('getaddrinfo'))
+    monkeypatch.setattr(subprocess, 'Popen', refuse('subprocess'))
+    return attempts
+
+
+# 1. nothing runs from a file a user gives ---------------------------------------------------------------------------
+
+def onnx_with_names(path, names: str):
+    """A valid ONNX model (Identity) carrying yolov5's metadata keys, ``names`` as given."""
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info('images', TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info('output0', TensorProto.FLOAT, [1, 3, 64, 64])
+    graph = helper.make_graph([helper.make_node('Identity', ['images'], ['output0'])], 'g', [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 12)])
+    model.ir_version = 8
+    for key, value in {'stride': '32', 'names': names}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+class TouchOnLoad:
+    """A pickle payload: unpickling it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = pathlib.Path(marker)
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def test_onnx_metadata_and_label_cache_never_run(ws, monkeypatch, capsys, tmp_path):
+    from yolov5.models.common import DetectMultiBackend
+    from yolov5.utils.dataloaders import LoadImagesAndLabels
+    # ONNX: names as a literal load; names as code are refused and do not run
+    assert DetectMultiBackend(str(onnx_with_names(tmp_path / 'ok.onnx', "{0: 'a', 1: 'b'}"))).names == {0: 'a', 1: 'b'}
+    marker = tmp_path / 'onnx-ran'
+    evil = onnx_with_names(tmp_path / 'evil.onnx', f"__import__('pathlib').Path({str(marker)!r}).touch() or {{0: 'a'}}")
+    rc, lines, _ = cli(ws, monkeypatch, capsys, 'detect', '--weights', evil, '--source', 'ds/images/val', '--imgsz', 64)
+    assert rc == 2 and 'refused to evaluate' in lines[-1] and not marker.exists()
+    # label cache: a pickle payload that np.load(allow_pickle=True) would run
+    probe = tmp_path / 'probe.npy'
+    with open(probe, 'wb') as f:
+        np.save(f, np.array(TouchOnLoad(tmp_path / 'probe-ran'), dtype=object), allow_pickle=True)
+    np.load(probe, allow_pickle=True)
+    assert (tmp_path / 'probe-ran').exists()  # the payload is live
+    ds = tmp_path / 'ds'
+    generate_shapes(ds, n_train=2, n_val=2, imgsz=64, progress=False)
+    marker = tmp_path / 'cache-ran'
+    with open(ds / 'labels' / 'val.cache', 'wb') as f:
+        np.save(f, np.array(TouchOnLoad(marker), dtype=object), allow_pickle=True)
+    dataset = LoadImagesAndLabels(str(ds / 'images' / 'val'), img_size=64, batch_size=2)
+    assert not marker.exists() and len(dataset.im_files) == 2 and len(dataset.labels) == 2  # rebuilt from labels
+
+
+# 2. no network, no system change ------------------------------------------------------------------------------------
+
+URL_CASES = [
+    ['export', '--weights', 'ok.pt', '--include', 'edgetpu'],
+    ['export', '--weights', 'ok.pt', '--include', 'tfjs'],
+    ['train', '--data', 'http://example.com/d.yaml', *TRAIN],
+    ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp', 'https://example.com/hyp.yaml'],
+    ['train', '--data', 'ds/shapes.yaml', '--weights', 'https://example.com/w.pt', '--epochs', '1'],
+    ['train', '--resume', 'comet://workspace/project/run'],
+    ['val', '--weights', 'grpc://example.com:8001/model', '--data', 'ds/shapes.yaml'],
+    ['val', '--weights', 'ok.pt', '--data', 'https://example.com/coco.yaml'],
+    ['detect', '--weights', 'ok.pt', '--source', 'rtsp://example.com/cam'],
+    ['detect', '--weights', 'ok.pt', '--source', 'https://example.com/a.jpg'],
+    ['heatmap', '--weights', 'ok.pt', '--source', 'http://example.com/a.jpg'],
+    ['heatmap-eval', '--weights', 'ok.pt', '--data', 'http://example.com/d.yaml'],
+]
+
+
+@pytest.mark.parametrize('argv', URL_CASES, ids=[' '.join(a[:1] + a[-2:]) for a in URL_CASES])
+def test_no_network_and_no_installs(ws, monkeypatch, capsys, no_network, argv):
+    rc, lines, err = cli(ws, monkeypatch, capsys, *argv)
+    assert rc == 2 and 'Traceback' not in err and no_network == []
+    assert 'not fetched' in lines[-1] or ('not installed' in lines[-1] and 'install it yourself' in lines[-1])
+
+
+# 3. nothing written outside the run ---------------------------------------------------------------------------------
+
+def resumable_run(ws, run, **changes):
+    """``run/weights/last.pt`` with optimizer state and an ``opt.yaml`` as yolov5 writes them."""
+    import yaml
+    from yolov5.train import parse_opt
+    from yolov5.utils.torch_utils import smart_optimizer
+    argv, sys.argv = sys.argv, ['train']
+    try:
+        opt = vars(parse_opt(True))
+    finally:
+        sys.argv = argv
+    hyp = yaml.safe_load(pathlib.Path(opt['hyp']).read_text())
+    opt.update(data=str(ws / 'ds' / 'shapes.yaml'), hyp=hyp, epochs=2, imgsz=64, device='cpu', save_dir=str(run),
+               **changes)
+    opt = {k: str(v) if isinstance(v, pathlib.Path) else v for k, v in opt.items()}
+    model = Model(load_cfg('yolov5n-se'), nc=5)
+    (run / 'weights').mkdir(parents=True)
+    torch.save({'epoch': 0, 'best_fitness': 0.0, 'model': model.half(), 'ema': None, 'updates': 0,
+                'optimizer': smart_optimizer(model.float(), 'SGD', 0.01, 0.9, 5e-4).state_dict(), 'opt': opt},
+               run / 'weights' / 'last.pt')
+    (run / 'opt.yaml').write_text(yaml.safe_dump(opt, sort_keys=False))
+    return run / 'weights' / 'last.pt'
+
+
+def test_crafted_resume_folder_and_run_names_write_nothing_outside(ws, monkeypatch, capsys, tmp_path):
+    import yolov5.train
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    (victim / 'hyp.yaml').write_text('precious')
+    seen = []
+
+    def train_writes_settings(hyp, opt, device, callbacks):  # what yolov5's train() writes first
+        seen.append(opt.save_dir)
+        (pathlib.Path(opt.save_dir) / 'hyp.yaml').write_text(json.dumps(hyp))
+        (pathlib.Path(opt.save_dir) / 'opt.yaml').write_text(json.dumps(vars(opt), default=str))
+
+    monkeypatch.setattr(yolov5.train, 'train', train_writes_settings)
+    last = resumable_run(ws, tmp_path / 'runs' / 'crafted', save_dir=str(victim))  # opt.yaml points elsewhere
+    rc, _, err = cli(ws, monkeypatch, capsys, 'train', '--resume', last)
+    assert rc == 0, err
+    assert seen == [str(last.parent.parent.resolve())] and (victim / 'hyp.yaml').read_text() == 'precious'
+    assert sorted(p.name for p in victim.iterdir()) == ['hyp.yaml']
+    for i, change in enumerate([{'evolve': 3}, {'bucket': 'gs://b'}, {'epochs': 'many'}, {'injected': 1}]):
+        last = resumable_run(ws, tmp_path / 'runs' / f'bad{i}', **change)
+        rc, lines, _ = cli(ws, monkeypatch, capsys, 'train', '--resume', last)
+        assert rc == 2 and any(w in lines[-1] for w in ('cannot resume', 'remove it to resume', 'not a valid value')), \
+            (change, lines)
+    assert len(seen) == 1  # none of them trained
+    # --name cannot leave --project, and concurrent claims get distinct folders
+    rc, lines, _ = cli(ws, monkeypatch, capsys, 'detect', '--weights', 'ok.pt', '--source', 'ds/images/val',
+                       '--imgsz', 64, '--project', tmp_path / 'p', '--name', '../escaped')
+    assert rc == 2 and 'inside --project' in lines[-1] and not (tmp_path / 'escaped').exists()
+    from yolo_attn.guards.paths import claim_run_dir
+    start, claimed = threading.Barrier(12), []
+
+    def claim():
+        start.wait()
+        claimed.append(claim_run_dir(tmp_path / 'race', 'exp'))
+
+    threads = [threading.Thread(target=claim) for _ in range(12)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(claimed)) == 12 and {p.name for p in claimed} == {'exp'} | {f'exp{n}' for n in range(2, 13)}
+
+
+# 4. small inputs cannot exhaust the machine -------------------------------------------------------------------------
+
+BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + ''.join(
+    f'{c}: &{c} [{", ".join([f"*{p}"] * 9)}]\n' for p, c in zip('abcdefgh', 'bcdefghi'))
+
+
+def test_alias_bomb_repeats_layer_size_pixels_and_symlink_loops_are_bounded(ws, monkeypatch, capsys, tmp_path):
+    (ws / 'bomb.yaml').write_text(BOMB)
+    assert len(BOMB) < 1000
+    t = time.time()
+    rc, lines, _ = cli(ws, monkeypatch, capsys, 'val', '--weights', 'ok.pt', '--data', 'bomb.yaml')
+    assert rc == 2 and 'billion laughs' in lines[-1] and time.time() - t < 20
+    stock = STOCK.read_text()
+    for old, new, words in [('[-1, 3, C3, [128]]', '[-1, 1000000000, C3, [128]]', 'more than 100 layers'),
+                            ('[-1, 1, Conv, [64, 6, 2, 2]]', '[-1, 1, Conv, [4000000, 6, 2, 2]]', 'parameters in one')]:
+        (ws / 'big.yaml').write_text(stock.replace(old, new))
+        t = time.time()
+        rc, lines, _ = cli(ws, monkeypatch, capsys, 'build', '--cfg', 'big.yaml')
+        assert rc == 2 and words in lines[-1] and time.time() - t < 20, lines
+    # pixels: a 12000x12000 PNG (17 KB on disk) is refused before decoding; the limit can be raised
+    from PIL import Image
+
+    from yolo_attn.guards import images
+    Image.new('1', (12000, 12000)).save(ws / 'huge.png')
+    t = time.time()
+    rc, lines, _ = cli(ws, monkeypatch, capsys, 'heatmap', '--weights', 'ok.pt', '--source', 'huge.png', '--imgsz', 64)
+    assert rc == 2 and '--max-pixels 144000000' in lines[-1] and time.time() - t < 30
+    small = str(ws / 'ds' / 'images' / 'val' / '00000.jpg')
+    try:
+        images.set_max_pixels(64 * 64 - 1)
+        with pytest.raises(images.ImageTooLarge):
+            images.imread(small)
+        images.set_max_pixels(64 * 64)
+        assert images.imread(small).shape == (64, 64, 3)
+    finally:
+        images.set_max_pixels(images.DEFAULT_MAX_PIXELS)
+    # symlinks to '.' and '..' inside an image folder: the dataset loader lists each image once, promptly
+    loop = tmp_path / 'loop'
+    generate_shapes(loop, n_train=2, n_val=2, imgsz=64, progress=False)
+    os.symlink('.', loop / 'images' / 'val' / 'again')
+    os.symlink('..', loop / 'images' / 'val' / 'up')
+    code = ('import yolo_attn, sys; yolo_attn.activate(); from yolov5.utils.dataloaders import LoadImagesAndLabels; '
+            f'print(len(LoadImagesAndLabels({str(loop / "images" / "val")!r}, img_size=64).im_files))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split()[-1] == '4', out.stderr[-500:]  # val 2 + train 2 via 'up'
+
+
+# 5. partial results stay valid --------------------------------------------------------------------------------------
+
+def heatmap_cli(args, cwd, preexec_fn=None, **kwargs):
+    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
+    return subprocess.Popen([sys.executable, '-m', 'yolo_attn', 'heatmap', '--weights', SHAPES_PT, '--imgsz', '64',
+                             *map(str, args)], cwd=cwd, env=env, preexec_fn=preexec_fn, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, tmp_path):
+    src = tmp_path / 'src'
+    src.mkdir()
+    for i in range(6):
+        (src / f'im{i}.jpg').write_bytes((ws / 'ds' / 'images' / 'val' / '00000.jpg').read_bytes())
+    (src / 'empty.jpg').write_bytes(b'')
+    (src / 'text.png').write_text('not an image')
+
+    def small_disk():  # files may not grow past 7 KB: each PNG fits, the manifest outgrows it at image 3
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (7000, 7000))
+
+    p = heatmap_cli(['--source', src, '--project', tmp_path / 'full'], tmp_path, small_disk)
+    _, err = p.communicate(timeout=300)
+    lines = [s for s in err.replace('\r', '\n').splitlines() if s.startswith('yolo-attn')]
+    manifest = json.loads((tmp_path / 'full' / 'exp' / 'heatmaps.json').read_text())
+    assert p.returncode == 2 and 'Traceback' not in err and len(lines) == 1 and 'heatmaps.json' in lines[0]
+    assert manifest['complete'] is False and 1 <= len(manifest['images']) < 6
+    assert {pathlib.Path(s['path']).name for s in manifest['skipped']} == {'empty.jpg', 'text.png'}
+    assert err.count('WARNING: skipping') == 2
+    # Ctrl-C after the first image: the manifest says so and lists what was finished
+    p = heatmap_cli(['--source', src, '--project', tmp_path / 'int'], tmp_path)
+    json_path, t = tmp_path / 'int' / 'exp' / 'heatmaps.json', time.time()
+    while not json_path.exists() and p.poll() is None and time.time() - t < 240:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    manifest = json.loads(json_path.read_text())
+    assert p.returncode == 130 and 'Traceback' not in err and manifest.get('interrupted') is True
+    assert manifest['complete'] is False and len(manifest['images']) >= 1
+
+
+# 6. one line and exit code 2 for every bad input --------------------------------------------------------------------
+
+def write(ws, name, text):
+    (ws / name).write_text(text)
+    return name
+
+
+def variant(ws, name, old, new):
+    return write(ws, name, STOCK.read_text().replace(old, new))
+
+
+def dataset_with(ws, name, label=None, images=None):
+    """A copy of the shapes data YAML whose first val label or every val image is replaced."""
+    import shutil
+    shutil.copytree(ws / 'ds', ws / name, dirs_exist_ok=True)
+    yaml_text = (ws / 'ds' / 'shapes.yaml').read_text().replace(str(ws / 'ds'), str(ws / name))
+    (ws / name / 'shapes.yaml').write_text(yaml_text)
+    if label is not None:
+        sorted((ws / name / 'labels' / 'val').glob('*.txt'))[0].write_text(label)
+        sorted((ws / name / 'labels' / 'train').glob('*.txt'))[0].write_text(label)
+    if images is not None:
+        for f in (ws / name / 'images' / 'val').glob('*'):
+            f.write_bytes(images)
+    return f'{name}/shapes.yaml'
+
+
+def malicious_pth(ws):
+    class Payload:
+        def __reduce__(self):
+            return os.system, ('echo pwned',)
+    torch.save({'model': Payload()}, ws / 'evil.pth')
+    return 'evil.pth'
+
+
+CASES = {  # name: (argv builder, words the one line must contain)
+    'nc string': (lambda ws: ['build', '--cfg', variant(ws, 'm1.yaml', 'nc: 80', "nc: '80'")], 'nc:'),
+    'nc zero': (lambda ws: ['build', '--cfg', variant(ws, 'm2.yaml', 'nc: 80', 'nc: 0')], 'nc: 0'),
+    'depth negative': (lambda ws: ['build', '--cfg', variant(ws, 'm3.yaml', 'depth_multiple: 0.33',
+                                                             'depth_multiple: -1')], 'depth_multiple'),
+    'width string': (lambda ws: ['build', '--cfg', variant(ws, 'm4.yaml', 'width_multiple: 0.25',
+                                                           'width_multiple: wide')], 'width_multiple'),
+    'kernel 0': (lambda ws: ['build', '--cfg', variant(ws, 'm5.yaml', '[64, 6, 2, 2]', '[64, 0, 2, 2]')], 'layer 0'),
+    'stride string': (lambda ws: ['build', '--cfg', variant(ws, 'm6.yaml', '[64, 6, 2, 2]', "[64, 6, 'x', 2]")],
+                      'layer 0'),
+    'upsample mode': (lambda ws: ['build', '--cfg', variant(ws, 'm7.yaml', "'nearest'", "'bogus'")], 'Upsample'),
+    'label nan': (lambda ws: ['train', '--data', dataset_with(ws, 'nan', label='nan 0.5 0.5 0.1 0.1\n'), *TRAIN],
+                  'finite'),
+    'label inf': (lambda ws: ['train', '--data', dataset_with(ws, 'inf', label='0 inf 0.5 0.1 0.1\n'), *TRAIN],
+                  'finite'),
+    'no readable val image': (lambda ws: ['val', '--weights', 'ok.pt', '--data', dataset_with(ws, 'unread',
+                                                                                             images=b'junk')],
+                              'can be read'),
+    'val data missing': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'missing.yaml'], 'missing.yaml'),
+    'val data folder': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'ds'], 'folder'),
+    'hyp python tag': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp',
+                                   write(ws, 'h.yaml', '!!python/object/apply:os.system ["echo pwned"]\n')],
+                       'refused'),
+    'hyp missing keys': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp',
+                                     write(ws, 'h2.yaml', 'lr0: 0.01\n')], 'missing hyperparameters'),
+    'source empty file': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', write(ws, 'e.jpg', '')],
+                          'could be read'),
+    'source not an image': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', write(ws, 't.jpg', 'text')],
+                            'could be read'),
+    'source truncated': (lambda ws: ['heatmap', '--weights', 'ok.pt', '--imgsz', '64', '--source', truncated(ws)],
+                         'could be read'),
+    'source self symlink': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', selflink(ws)], 'symlink'),
+    'imgsz 0 detect': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '0'],
+                       '--imgsz 0'),
+    'imgsz 0 heatmap': (lambda ws: ['heatmap', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '0'],
+                        '--imgsz 0'),
+    'camera absent': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', '7'], 'camera'),
+    'export unknown format': (lambda ws: ['export', '--weights', 'ok.pt', '--include', 'foo'], 'unknown format'),
+    'project is a file': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '64',
+                                      '--project', write(ws, 'afile', 'x')], 'afile'),
+    'malicious pth train': (lambda ws: ['train', '--data', 'ds/shapes.yaml', '--weights', malicious_pth(ws),
+                                        '--cfg', 'yolov5n-se'], 'refused: it references'),
+    'malicious pth val': (lambda ws: ['val', '--weights', malicious_pth(ws), '--data', 'ds/shapes.yaml'],
+                          'refused: it references'),
+    'model not yolov5': (lambda ws: ['val', '--weights', not_yolov5(ws), '--data', 'ds/shapes.yaml'],
+                         'not a YOLOv5 detection model'),
+    'random bytes pt': (lambda ws: ['val', '--weights', random_pt(ws), '--data', 'ds/shapes.yaml'],
+                        'not a readable PyTorch checkpoint (truncated or another format?)'),
+    'heatmap on onnx': (lambda ws: ['heatmap', '--weights', onnx_with_names(ws / 'm.onnx', '{0: 1}'), '--source',
+                                    'ds/images/val'], 'needs the PyTorch .pt'),
+    'heatmap on torchscript': (lambda ws: ['heatmap', '--weights', write(ws, 'm.torchscript', 'x'), '--source',
+                                           'ds/images/val'], 'needs the PyTorch .pt'),
+}
+
+
+def truncated(ws):
+    (ws / 'tr.jpg').write_bytes((ws / 'ds' / 'images' / 'val' / '00000.jpg').read_bytes()[:300])
+    return 'tr.jpg'
+
+
+def selflink(ws):
+    if not (ws / 'self.jpg').is_symlink():
+        os.symlink('self.jpg', ws / 'self.jpg')
+    return 'self.jpg'
+
+
+def not_yolov5(ws):
+    torch.save({'model': torch.nn.Linear(2, 2)}, ws / 'linear.pt')
+    return 'linear.pt'
+
+
+def random_pt(ws):
+    (ws / 'random.pt').write_bytes(np.random.default_rng(0).bytes(3000))
+    return 'random.pt'
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_bad_input_is_one_line_and_exit_2(ws, monkeypatch, capsys, case):
+    make, words = CASES[case]
+    argv = make(ws)
+    rc, lines, err = cli(ws, monkeypatch, capsys, *argv)
+    assert rc == 2 and 'Traceback' not in err and len(lines) == 1, err[-2000:]
+    assert lines[0].startswith(f'yolo-attn {argv[0]}: error: ') and words in lines[0], lines[0]
+
+
+def test_ctrl_c_in_train_and_the_unsafe_opt_in_are_one_line_each(ws, monkeypatch, capsys):
+    import yolov5.train
+    import yolov5.utils.torch_utils  # noqa: F401  (installs yolov5's process-wide UserWarning filter)
+
+    from yolo_attn.integration.checkpoints import UNSAFE_ENV, secure_load
+
+    def interrupted(hyp, opt, device, callbacks):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(yolov5.train, 'train', interrupted)
+    rc, _, err = cli(ws, monkeypatch, capsys, 'train', '--data', 'ds/shapes.yaml', *TRAIN, '--project', 'ctrlc')
+    assert rc == 130 and 'Traceback' not in err and err.strip().splitlines()[-1].startswith('interrupted')
+    monkeypatch.setenv(UNSAFE_ENV, '1')
+    secure_load(ws / 'ok.pt')
+    assert f'WARNING: {UNSAFE_ENV}=1: loading {ws / "ok.pt"} with weights_only=False' in capsys.readouterr().err
