@@ -109,6 +109,7 @@ def epoch0_only(data, cfg, mode, opt, work):
     hyp = yaml.safe_load((Path(yolov5.__file__).parent / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text())
     run_opt = SimpleNamespace(data=str(data), imgsz=opt.imgsz, batch_size=opt.batch, single_cls=False, hyp=hyp,
                               workers=0, save_dir=str(work / 'epoch0'))
+    (work / 'epoch0').mkdir(exist_ok=True)  # val.run writes results.html there
     m50, m = attn_start.validate_after_transfer(target, run_opt)
     return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': None, 'attn_start': resolved, 'epochs': 0,
             'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
@@ -126,6 +127,8 @@ def epoch0_report(rows) -> str:
         out.append('|---|---:|---:|---:|---:|')
         for cfg in dict.fromkeys(r['cfg'] for r in sel):
             got = {r['attn_start']: r for r in sel if r['cfg'] == cfg}
+            if cfg == 'yolov5n':  # no block: both starts are the stock model
+                got['identity'] = got.get('paper')
             cell = lambda mode, k: f"{got[mode][k]:.3f}" if mode in got else '–'
             out.append(f"| {cfg} | {cell('paper', 'epoch0_map50')} | {cell('paper', 'epoch0_map')} "
                        f"| {cell('identity', 'epoch0_map50')} | {cell('identity', 'epoch0_map')} |")
