@@ -14,10 +14,15 @@ keeps exactly K) this measures, in one process:
 * peak extra RSS during one further run of each (sampled every 2 ms, apart from the timed runs),
   and the time to write the PNGs separately.
 
-    python benchmarks/heatmap_speed.py [--ks 1 10 20 50] [--repeats 3] [--method elementwise]
+    python benchmarks/heatmap_speed.py [--ks 1 10 20 50] [--repeats 3] [--method elementwise] [--layers ROLES]
+
+``--layers`` takes what ``yolo-attn heatmap --layers`` takes (roles such as ``backbone``, ``detect``,
+``level``, or indices; default: the heatmap default), resolved for yolov5s by ``heatmaps.layers``.
+The load average is printed with the table: the machine may be shared.
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -31,8 +36,9 @@ from tqdm import tqdm
 
 import yolo_attn  # noqa: F401
 from yolo_attn.heatmaps.engine import METHODS, HeatmapEngine
+from yolo_attn.heatmaps.layers import resolve as resolve_layers
 from yolo_attn.heatmaps.run import overlay, write
-from yolo_attn.summary import build_model
+from yolo_attn.config.summary import build_model
 
 
 class PeakRSS:
@@ -106,6 +112,7 @@ def main():
     ap.add_argument('--ks', type=int, nargs='+', default=[1, 10, 20, 50])
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--method', default='elementwise', choices=list(METHODS))
+    ap.add_argument('--layers', default=None, help='roles or indices (default: the heatmap default)')
     ap.add_argument('--imgsz', type=int, default=640)
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own)')
     opt = ap.parse_args()
@@ -117,7 +124,7 @@ def main():
     image = (np.random.default_rng(0).random((opt.imgsz, opt.imgsz, 3)) * 255).astype(np.uint8)
     rows = []
     for k in tqdm(opt.ks, desc='K'):
-        engine = HeatmapEngine(model, opt.method, 'score', conf_thres=0.0, max_det=k)
+        engine = HeatmapEngine(model, opt.method, 'score', opt.layers, conf_thres=0.0, max_det=k)
         t_ours, m_ours, res = timed(lambda: engine(x.clone(), [image], ['bench']), opt.repeats)
         passes = engine.backward_passes / (opt.repeats + 1)  # shared backward passes per call (packing)
         assert len(res[0].detections) == k, len(res[0].detections)
@@ -129,8 +136,12 @@ def main():
                 write(Path(d) / f'{j}.png', overlay(image, det))
             t_write = time.perf_counter() - t
         rows.append((k, t_ours, t_ref, t_inf, m_ours, m_ref, t_write, passes))
-    print(f'\nyolov5s @{opt.imgsz}, method {opt.method}, target score, CPU, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads; median of {opt.repeats} (reference at K>20: 1 run)')
+    plan = resolve_layers(model, opt.layers)
+    levels = [d.level for d in res[0].detections]
+    print(f'\nyolov5s @{opt.imgsz}, method {opt.method}, layers {plan.describe()}, target score, CPU, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads; median of {opt.repeats} (reference at '
+          f'K>20: 1 run); head levels of the last K: ' + ', '.join(f'P{v + 3} x{levels.count(v)}' for v in sorted(set(levels)))
+          + '; load average (1, 5, 15 min) %.1f %.1f %.1f' % os.getloadavg())
     print('| K | ours s | reference s | plain inference s | speed-up vs reference | ours / inference '
           '| ours peak extra MiB | reference peak extra MiB | writing PNGs s | our backward passes |')
     print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')

@@ -33,6 +33,8 @@ from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWis
 from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..errors import UserError
+from .combine import DEFAULT_RULE, RULES, combine_layers
+from .layers import resolve as resolve_layers
 from .packing import Windows, gradients_to, pack, packable
 from .targets import TARGETS, head_row
 
@@ -66,6 +68,7 @@ class ImageResult:
     shape: tuple  # (height, width) of the original image
     image: np.ndarray = field(repr=False)  # original BGR image
     detections: list = field(default_factory=list)
+    frame: int | None = None  # 0-based frame index in its video (None for an image); set by api.explain
 
 
 def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
@@ -121,42 +124,37 @@ class HeatmapEngine:
     """Per-detection saliency for a yolov5 detection model (see the module docstring)."""
 
     def __init__(self, model, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
-                 iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, chunk=16, renorm=False, pack=True):
+                 iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, chunk=16, renorm=False, pack=True,
+                 combine=DEFAULT_RULE):
         if method not in METHODS:
             raise UserError(f"unknown --method {method!r}; choose from {', '.join(METHODS)}")
         if target not in TARGETS:
             raise UserError(f"unknown --target {target!r}; choose from {', '.join(TARGETS)}")
         self.model = model.eval()
         self.detect = model.model[-1]
-        layers = list(self.detect.f) if layers is None else [int(i) for i in layers]
-        last = len(model.model) - 1
-        bad = [i for i in layers if not 0 <= i < last]
-        if bad:
-            raise UserError(f'--layers {bad}: layer indices must be 0..{last - 1} (the Detect layer is {last})')
-        self.layers, self.method, self.target = layers, method, target
+        self.plan = resolve_layers(model, layers)  # roles or indices, resolved for this model (layers.py)
+        if combine not in RULES:
+            raise UserError(f"unknown layer combination {combine!r}; choose from {', '.join(RULES)}")
+        self.layers, self.method, self.target, self.combine = self.plan.layers, method, target, combine
         self.conf_thres, self.iou_thres, self.classes = conf_thres, iou_thres, classes
         self.agnostic, self.max_det, self.chunk, self.renorm = agnostic_nms, max_det, chunk, renorm
-        self.pack = pack and packable(model, layers)  # see packing.py: exact, fewer backward passes
+        # packing.py (exact, fewer backward passes) needs the same layers for every detection
+        self.pack = pack and self.plan.uniform and packable(model, self.layers)
         self._windows = None  # (grid and activation shapes, Windows) of the last input size
         self.backward_passes = 0  # autograd.grad calls so far (packing makes it fewer than detections)
-        self.cam = METHODS[method](model, [model.model[i] for i in layers])
-        self.cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
+        self.cams_by_layers = {}  # one grad-cam object per set of layers a head level uses
+        for subset in dict.fromkeys(tuple(p) for p in self.plan.per_level):
+            cam = METHODS[method](model, [model.model[i] for i in subset])
+            cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
+            self.cams_by_layers[subset] = cam
+        self.cam = next(iter(self.cams_by_layers.values()))
         self.names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
 
     def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
         """``im``: letterboxed float batch (B, 3, H, W) in [0, 1]; ``im0s``: original BGR images."""
         from yolov5.utils.general import scale_boxes
         from yolov5.utils.segment.general import scale_image
-        acts = {}
-        first = min(self.layers)
-        hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i, i == first)) for i in self.layers]
-        try:
-            with torch.no_grad():  # until the first target layer, which turns recording on (see _keep)
-                pred, raw = self.model(im.detach())
-        finally:
-            for h in hooks:
-                h.remove()
-        activations = [acts[i] for i in self.layers]
+        pred, raw, activations = self.forward(im)
         grids = [tuple(r.shape[2:4]) for r in raw]
         results = []
         for b, (det, rows) in enumerate(nms_with_index(pred, self.conf_thres, self.iou_thres, self.classes,
@@ -172,54 +170,88 @@ class HeatmapEngine:
                 box = [float(v) for v in boxes[k]]
                 cam = scale_image(im.shape[2:], maps[k], im0.shape)[..., 0].astype(np.float32)
                 constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
+                energy = energy_in_box(cam, box)  # of the map itself, before --renorm-in-box zeroes the rest
                 if self.renorm and not constant:
                     cam = renorm_in_box(cam, box)
                 row = pred[b, index].detach()
                 result.detections.append(Detection(
                     index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
-                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), cam, constant,
-                    energy_in_box(cam, box)))
+                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), cam, constant, energy))
             results.append(result)
         return results
 
+    def forward(self, im: torch.Tensor):
+        """One forward pass: ``(pred, raw, activations)`` -- Detect's predictions, each head's raw
+        output, and the target layers' outputs (in ``self.layers`` order), recorded for autograd."""
+        acts = {}
+        first = min(self.layers)
+        hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i, i == first)) for i in self.layers]
+        try:
+            with torch.no_grad():  # until the first target layer, which turns recording on (see _keep)
+                pred, raw = self.model(im.detach())
+        finally:
+            for h in hooks:
+                h.remove()
+        return pred, raw, [acts[i] for i in self.layers]
+
     def maps_for(self, raw, activations, b, det, rows, size, where) -> list[np.ndarray]:
-        """Letterbox-space maps (H, W) of image ``b``'s detections.
+        """Letterbox-space maps (H, W) of image ``b``'s detections: each detection's layer maps
+        (``layer_maps``) combined by the engine's rule (``combine.py``)."""
+        maps = [None] * len(det)
+        for ks, subset, per_layer in self.layer_maps(raw, activations, b, det, rows, size, where):
+            cam = self.cams_by_layers[subset]
+            for k, m in zip(ks, combine_layers(per_layer, self.combine, cam)):
+                maps[k] = m
+        return maps
+
+    def layer_maps(self, raw, activations, b, det, rows, size, where):
+        """Yield ``(ks, layers, maps)``: detections ``ks`` whose head levels use the same ``layers``
+        (``plan.for_level``) and their per-layer maps, (len(ks), len(layers), H, W), each exactly
+        pytorch-grad-cam's ``compute_cam_per_layer`` for that layer."""
+        levels = [w[0] for w in where]
+        groups = {}
+        for k in range(len(det)):
+            groups.setdefault(tuple(self.plan.for_level(levels[k])), []).append(k)
+        for subset, ks in groups.items():
+            acts = [activations[self.layers.index(i)] for i in subset]
+            yield ks, subset, self._subset_maps(self.cams_by_layers[subset], raw, acts, b, det, rows, size, where, ks)
+
+    def _subset_maps(self, cam, raw, activations, b, det, rows, size, where, ks) -> np.ndarray:
+        """Per-layer maps (len(ks), L, H, W) of detections ``ks`` at ``activations``.
 
         Each score is read from its own head's raw output (``head_row``), so a backward runs through
         that head only. Detections are packed into groups that share one backward (``packing``); the
         gradients of at most ``chunk`` groups are held at a time, and grad-cam weighs at most
         ``chunk`` detections at a time."""
-        n = len(det)
-        maps = [None] * n
+        n = len(ks)
+        out = np.zeros((n, len(activations), *size), np.float32)
         target_cls = TARGETS[self.target]
-        targets = [target_cls(rows[k], det[k, 5]) for k in range(n)]  # on the predictions, for grad-cam
-        scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in range(n)] \
-            if self.cam.uses_gradients else []
-        levels = [w[0] for w in where]
-        groups, windows = [[k] for k in range(n)], None
-        if self.cam.uses_gradients and self.pack and n > 1:
+        targets = [target_cls(rows[k], det[k, 5]) for k in ks]  # on the predictions, for grad-cam
+        scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in ks] if cam.uses_gradients else []
+        levels = [where[k][0] for k in ks]
+        groups, windows = [[i] for i in range(n)], None
+        if cam.uses_gradients and self.pack and n > 1:
             grids = [tuple(r.shape[2:4]) for r in raw]
             key = (tuple(grids), tuple(a.shape[1:] for a in activations))
             if self._windows is None or self._windows[0] != key:
                 self._windows = key, Windows.probe(raw, activations, b)
             probe = self._windows[1]
-            windows = [probe.of(level, cell) for level, _, cell in where]
-            groups = pack(windows, probe.shapes, sorted(range(n), key=lambda k: -levels[k]))
+            windows = [probe.of(where[k][0], where[k][2]) for k in ks]
+            groups = pack(windows, probe.shapes, sorted(range(n), key=lambda i: -levels[i]))
         for first in range(0, len(groups), self.chunk):
             batch = range(first, min(first + self.chunk, len(groups)))
             grads = []
-            if self.cam.uses_gradients:
-                grads = self.gradients([torch.stack([scores[k] for k in groups[g]]).sum() for g in batch],
+            if cam.uses_gradients:
+                grads = self.gradients([torch.stack([scores[i] for i in groups[g]]).sum() for g in batch],
                                        activations, b)
-            members = [(i, k) for i, g in enumerate(batch) for k in groups[g]]
+            members = [(j, i) for j, g in enumerate(batch) for i in groups[g]]
             for start in range(0, len(members), self.chunk):
                 part = members[start:start + self.chunk]
-                mine = self._member_gradients(grads, [(i, windows[k] if len(groups[batch[i]]) > 1 else None)
-                                                      for i, k in part]) if grads else []
-                for k, cam in zip([k for _, k in part], self.cams([targets[k] for _, k in part], activations, b,
-                                                                   mine, size)):
-                    maps[k] = cam
-        return maps
+                mine = self._member_gradients(grads, [(j, windows[i] if len(groups[batch[j]]) > 1 else None)
+                                                      for j, i in part]) if grads else []
+                idx = [i for _, i in part]
+                out[idx] = self.cams(cam, [targets[i] for i in idx], activations, b, mine, size)
+        return out
 
     @staticmethod
     def _member_gradients(grads, members) -> list:
@@ -237,17 +269,18 @@ class HeatmapEngine:
             out.append(stacked)
         return out
 
-    def cams(self, targets, activations, b, grads, size):
-        """pytorch-grad-cam's weighting, ReLU, scaling and layer aggregation for these detections;
+    @staticmethod
+    def cams(cam, targets, activations, b, grads, size) -> np.ndarray:
+        """pytorch-grad-cam's weighting, ReLU and scaling for these detections, per layer: (n, L, H, W);
         ``grads``: per target layer, their (n, C, H, W) gradients (empty for gradient-free methods)."""
         n = len(targets)
-        self.cam.activations_and_grads.activations = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
-        self.cam.activations_and_grads.gradients = grads
+        cam.activations_and_grads.activations = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
+        cam.activations_and_grads.gradients = grads
         size_probe = torch.empty(1, 1, 1, 1).expand(n, 3, *size)  # grad-cam reads the target size only
         try:
-            return self.cam.aggregate_multi_layers(self.cam.compute_cam_per_layer(size_probe, targets, False))
+            return np.concatenate(cam.compute_cam_per_layer(size_probe, targets, False), axis=1)
         finally:
-            self.cam.activations_and_grads.activations, self.cam.activations_and_grads.gradients = [], []
+            cam.activations_and_grads.activations, cam.activations_and_grads.gradients = [], []
 
     def gradients(self, scores, activations, b):
         """d score_k / d activation for each k (``packing.gradients_to``), counted in ``backward_passes``.
