@@ -151,9 +151,9 @@ def resumable_run(ws, run, **changes):
         opt = vars(parse_opt(True))
     finally:
         sys.argv = argv
-    hyp = yaml.safe_load(pathlib.Path(opt['hyp']).read_text())
-    opt.update(data=str(ws / 'ds' / 'shapes.yaml'), hyp=hyp, epochs=2, imgsz=64, device='cpu', save_dir=str(run),
-               **changes)
+    hyp = yaml.safe_load((STOCK.parent.parent / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text())
+    opt.update({'data': str(ws / 'ds' / 'shapes.yaml'), 'hyp': hyp, 'epochs': 2, 'imgsz': 64, 'device': 'cpu',
+                'save_dir': str(run), **changes})
     opt = {k: str(v) if isinstance(v, pathlib.Path) else v for k, v in opt.items()}
     model = Model(load_cfg('yolov5n-se'), nc=5)
     (run / 'weights').mkdir(parents=True)
@@ -267,7 +267,7 @@ def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, 
     for i in range(6):
         (src / f'im{i}.jpg').write_bytes((ws / 'ds' / 'images' / 'val' / '00000.jpg').read_bytes())
     (src / 'empty.jpg').write_bytes(b'')
-    (src / 'text.png').write_text('not an image')
+    (src / 'a_text.png').write_text('not an image')  # sorted before the images
 
     def small_disk():  # files may not grow past 7 KB: each PNG fits, the manifest outgrows it at image 3
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -279,7 +279,7 @@ def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, 
     manifest = json.loads((tmp_path / 'full' / 'exp' / 'heatmaps.json').read_text())
     assert p.returncode == 2 and 'Traceback' not in err and len(lines) == 1 and 'heatmaps.json' in lines[0]
     assert manifest['complete'] is False and 1 <= len(manifest['images']) < 6
-    assert {pathlib.Path(s['path']).name for s in manifest['skipped']} == {'empty.jpg', 'text.png'}
+    assert {pathlib.Path(s['path']).name for s in manifest['skipped']} == {'empty.jpg', 'a_text.png'}
     assert err.count('WARNING: skipping') == 2
     # Ctrl-C after the first image: the manifest says so and lists what was finished
     p = heatmap_cli(['--source', src, '--project', tmp_path / 'int'], tmp_path)

@@ -44,6 +44,10 @@ class ImageTooLarge(UserError):
     """An image with more pixels than the limit (a decompression bomb, or a flag to raise)."""
 
 
+class NoReadableImage(UserError):
+    """A source none of whose files decodes (each was skipped with a warning line)."""
+
+
 def max_pixels() -> int:
     return _LIMIT['pixels']
 
@@ -154,7 +158,7 @@ def _readable_images_class():
                     return item
                 except StopIteration:
                     if self.skipped and not self.read:
-                        raise UserError(f'--source: none of its {len(self.skipped)} files could be read as an image '
+                        raise NoReadableImage(f'--source: none of its {len(self.skipped)} files could be read as an image '
                                         f'(e.g. {self.skipped[0]["path"]}: {self.skipped[0]["reason"]})') from None
                     raise
                 except AssertionError:  # 'Image Not Found': the file did not decode

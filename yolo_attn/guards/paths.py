@@ -51,16 +51,21 @@ def _os_reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def check_run_name(project, name) -> None:
+    """``--name`` names a folder inside ``--project``: not empty, not absolute, no ``..``."""
+    name = str(name)
+    if not name.strip() or Path(name).is_absolute() or '..' in Path(name).parts:
+        raise UserError(f'--name {name!r}: must be a folder name inside --project {project} '
+                        f'(not absolute, no "..")')
+
+
 def claim_run_dir(project, name, exist_ok: bool = False) -> Path:
     """Create and return a new run folder ``project/name`` (or ``name2``, ``name3``, ...).
 
     ``exist_ok`` reuses ``project/name`` only if it is an empty folder. Every failure (``name``
     leaving ``project``, ``project`` a file or read-only) is one ``UserError``."""
     project, name = Path(project), str(name)
-    parts = Path(name).parts
-    if not name.strip() or Path(name).is_absolute() or '..' in parts:
-        raise UserError(f'--name {name!r}: must be a folder name inside --project {project} '
-                        f'(not absolute, no "..")')
+    check_run_name(project, name)
     try:
         project.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

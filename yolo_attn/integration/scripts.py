@@ -25,15 +25,16 @@ import sys
 from pathlib import Path
 
 from . import attn_start
+from .compat import YOLOV5_SCRIPTS
 from .checkpoints import CheckpointError, exported_format, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg, resolve_weights
 from ..config.yamlfile import read_yaml
 from .datasets import check_data
 from ..errors import UserError
 from ..guards import images
-from ..guards.paths import claim_run_dir, refuse_url, refuse_urls
+from ..guards.paths import check_run_name, claim_run_dir, refuse_url, refuse_urls
 
-SCRIPTS = ('train', 'val', 'detect', 'export')
+SCRIPTS = YOLOV5_SCRIPTS  # the one list (compat)
 BACKENDS = {'ONNX': ('onnxruntime',), 'OpenVINO': ('openvino',), 'TensorRT': ('tensorrt',),
             'CoreML': ('coremltools',), 'TensorFlow GraphDef': ('tensorflow',), 'TensorFlow Lite': ('tensorflow',),
             'TensorFlow SavedModel': ('tensorflow',), 'PaddlePaddle': ('paddle',), 'TorchScript': ()}
@@ -85,6 +86,8 @@ def check_imgsz(imgsz) -> None:
 
 def preflight_common(opt) -> None:
     refuse_urls(vars(opt))
+    if hasattr(opt, 'name') and hasattr(opt, 'project'):
+        check_run_name(opt.project, opt.name)
     if hasattr(opt, 'imgsz'):
         check_imgsz(opt.imgsz)
 
@@ -135,9 +138,10 @@ def resolve_hyp(hyp) -> Path:
 
 def preflight_resume(opt) -> None:
     """Validate the run folder (``resume``) and remember it: training is pinned to it."""
-    from yolov5.train import parse_opt
+    import yolov5.train as train
 
     from .resume import check_resume, run_dir_of
+    parse_opt = getattr(train.parse_opt, 'original', train.parse_opt)  # yolov5's, not the preflighted one
     last = opt.resume if isinstance(opt.resume, str) else None
     if last is None:
         from yolov5.utils.general import get_latest_run
@@ -280,6 +284,8 @@ def run_script(script: str, argv: list[str]) -> int:
         PREFLIGHT[script](opt)
         state['opt'] = opt
         return opt
+
+    parse_opt.original = original_parse_opt
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(sys, 'argv', [f'yolo-attn {script}', *argv]))
