@@ -7,7 +7,8 @@ keeps exactly K) this measures, in one process:
 * ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` of scores read from their own head to
   the Detect inputs, shared between detections with disjoint gradient windows,
   pytorch-grad-cam weighting), no file writing;
-* reference: the users' script (../shared/NOTES.md): one forward, then per prediction
+* reference: the script users start from (yolov5 7.0 + grad-cam; top raw predictions by objectness,
+  no NMS): one forward, then per prediction
   ``model.zero_grad()`` + ``backward(retain_graph=True)`` through the whole model (parameters
   included), the CAM from ``model.model[-2]`` with the same grad-cam method;
 * plain inference: forward + NMS under ``torch.no_grad()``;

@@ -226,3 +226,7 @@ def test_checkpoint_with_new_blocks_loads_weights_only():
         buffer.seek(0)
         loaded = secure_load(buffer)['model']  # torch.load(weights_only=True) with the allowlist
         assert type(loaded.model[5]) is type(model.model[5])
+        theirs, ours = loaded.state_dict(), model.state_dict()
+        assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in ours)
+        block_keys = [k for k in ours if k.startswith('model.5.')]
+        assert block_keys or not list(model.model[5].parameters())  # SimAM has no parameters

@@ -1,5 +1,12 @@
 """The CLI as a user runs it: subprocesses, one-line errors with exit code 2, no tracebacks."""
 
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from yolo_attn.config.files import resolve_cfg
@@ -19,6 +26,7 @@ def test_build_prints_table_summary_and_forward_check(cli, tmp_path):
     assert 'yolo_attn.blocks.cbam.CBAM' in out.stderr  # yolov5's layer table
     assert 'yolov5n-cbam' in out.stdout and 'GFLOPs@320' in out.stdout
     assert 'forward check: ok (6300 predictions at 320x320)' in out.stdout
+    assert (out.stdout + out.stderr).count('GFLOPs') == 1  # ours at 320, not also yolov5's at 640
 
 
 def write(tmp_path, text, name='m.yaml'):
@@ -61,7 +69,8 @@ def test_missing_file(cli, tmp_path):
     out = cli('build', '--cfg', tmp_path / 'nope.yaml')
     assert out.returncode == 2 and 'Traceback' not in out.stderr
     assert out.stderr.strip() == f'yolo-attn build: error: model YAML not found: {tmp_path / "nope.yaml"}; ' \
-                                 'give a path to a .yaml file or a shipped name such as yolov5s-cbam'
+                                 'give a path to a .yaml file or a shipped name (yolov5l-ca, yolov5l-cbam, yolov5l-eca, ' \
+                                 '... `yolo-attn build --all` lists them)'
 
 
 def test_bad_imgsz(cli):
@@ -96,3 +105,121 @@ def test_data_shapes_refuses_existing_folder(cli, tmp_path):
     out = cli('data', 'shapes', '--out', tmp_path / 'ds')
     assert out.returncode == 2 and 'Traceback' not in out.stderr
     assert (tmp_path / 'ds' / 'mine.txt').read_text() == 'keep' and len(list((tmp_path / 'ds').iterdir())) == 1
+
+
+HELP_PROBE = r'''
+import sys
+from yolo_attn.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    print('EXIT', e.code)
+print('LOADED', 'torch' in sys.modules, 'yolov5' in sys.modules)
+'''
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['build', '--imgsz', 'x'], ['insert', '--help'], ['nosuchcommand']])
+def test_help_and_argument_errors_import_neither_torch_nor_yolov5(argv):
+    """What makes them fast (8 s before, measured in the README): nothing heavy is imported."""
+    out = subprocess.run([sys.executable, '-c', HELP_PROBE, *argv], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().endswith('LOADED False False'), out.stdout + out.stderr
+    assert ('EXIT 0' if '--help' in argv else 'EXIT 2') in out.stdout
+
+
+def configured(command):
+    from yolo_attn.cli import make_parser
+    parser = make_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def test_every_command_help_shows_defaults_and_choices(capsys):
+    from yolo_attn.cli import COMMANDS, main
+    from yolo_attn.cli.scripts import COMMANDS as YOLOV5_SCRIPTS
+    commands = [c for c in COMMANDS if c not in YOLOV5_SCRIPTS]
+    assert len(commands) == 8
+    for command in commands:
+        parsers = [configured(command)]
+        parsers += [p for a in parsers[0]._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+        for p in parsers:
+            text = ' '.join(p.format_help().split())
+            for action in p._actions:
+                if action.help in (None, argparse.SUPPRESS) or isinstance(action, argparse._SubParsersAction):
+                    continue
+                if action.default not in (None, False, argparse.SUPPRESS) and action.nargs != 0:
+                    default = ' '.join(str(action.default).split())
+                    assert f'(default: {default})' in text, (command, action.dest)
+                for choice in action.choices or ():
+                    assert str(choice) in text, (command, action.dest, choice)
+    with pytest.raises(SystemExit):
+        main(['heatmap', '--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert '--max-det MAX_DET maximum detections per image (default: 1000)' in text
+
+
+def test_a_three_epoch_training_log_repeats_no_line_per_batch(tmp_path):
+    """yolov5's per-batch deprecation warnings (torch.cuda.amp.autocast) are fixed at the source:
+    over 3 epochs x 4 batches no line of the console shows up more than once per epoch."""
+    from yolo_attn.data.shapes import generate_shapes
+    data = generate_shapes(tmp_path / 'ds', n_train=8, n_val=2, imgsz=64, progress=False)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}  # warnings as a user sees them
+    out = subprocess.run([sys.executable, '-m', 'yolo_attn', 'train', '--cfg', 'yolov5n-se', '--data', data,
+                          '--weights', '', '--epochs', '3', '--batch-size', '2', '--imgsz', '64', '--device', 'cpu',
+                          '--workers', '0', '--noplots', '--project', tmp_path / 'runs', '--name', 'exp'],
+                         capture_output=True, text=True, cwd=tmp_path, env={**env, 'OMP_NUM_THREADS': '1'},
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = [line.strip() for line in re.split(r'[\r\n]+', out.stdout + out.stderr) if line.strip()]
+    counts = collections.Counter(log)
+    assert len([line for line in log if '/2' in line or 'Epoch' in line]) >= 3  # the log is really there
+    repeated = {line: n for line, n in counts.items() if n > 3}
+    assert not repeated, repeated
+    assert 'torch.cuda.amp' not in out.stderr
+
+
+def test_a_command_reads_its_checkpoint_once(tmp_path, monkeypatch):
+    """The preflight's secure load and yolov5's ``attempt_load`` that follows share one read."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from yolo_attn.cli import main
+    from yolo_attn.integration import checkpoints
+    reads = []
+    real = torch.load
+    monkeypatch.setattr(checkpoints.torch, 'load', lambda f, *a, **k: reads.append(str(f)) or real(f, *a, **k))
+    cv2.imwrite(str(tmp_path / 'im.jpg'), np.full((64, 64, 3), 127, np.uint8))
+    assert main(['heatmap', '--weights', 'yolov5n-shapes.pt', '--source', str(tmp_path / 'im.jpg'), '--imgsz', '64',
+                 '--project', str(tmp_path / 'runs')]) == 0
+    assert len(reads) == 1 and reads[0].endswith('yolov5n-shapes.pt')
+    assert main(['heatmap', '--weights', 'yolov5n-shapes.pt', '--source', str(tmp_path / 'im.jpg'), '--imgsz', '64',
+                 '--project', str(tmp_path / 'runs')]) == 0
+    assert len(reads) == 2  # a later command reads the file again (nothing stale is kept)
+
+
+def test_export_console_names_yolo_attn_and_warns_once(tmp_path):
+    import shutil
+
+    from yolo_attn.config.files import resolve_weights
+    weights = tmp_path / 'best.pt'
+    shutil.copy(resolve_weights('yolov5n-shapes.pt'), weights)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}  # warnings as a user sees them
+    out = subprocess.run([sys.executable, '-m', 'yolo_attn', 'export', '--weights', weights, '--include',
+                          'torchscript', 'onnx', '--imgsz', '64'], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = out.stdout + out.stderr
+    assert f'yolo-attn detect --weights {tmp_path / "best.onnx"}' in log and 'yolo-attn val --weights' in log
+    assert 'yolov5 detect' not in log and 'yolov5 val' not in log
+    assert log.count('`torch.jit.trace` is deprecated') == 1  # torch warns on every trace; export traces twice+
+
+
+def test_txt_image_list_resolves_as_yolov5_does(tmp_path):
+    """Only ``./`` lines are relative to the list's folder; others are as written; non-images skipped."""
+    from pathlib import Path
+
+    from yolo_attn.integration.datasets import split_images
+    (tmp_path / 'lists').mkdir()
+    (tmp_path / 'lists' / 'val.txt').write_text('./a.jpg\nimages/b.png\n/abs/c.jpg\nnotes.md\n\n')
+    got = split_images({'path': str(tmp_path), 'val': 'lists/val.txt'}, 'val')
+    assert got == [tmp_path / 'lists' / 'a.jpg', Path('images/b.png'), Path('/abs/c.jpg')]

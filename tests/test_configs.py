@@ -1,5 +1,10 @@
-"""Stock equivalence over every yolov5 YAML, and the shipped attention YAMLs."""
+"""Stock equivalence over every yolov5 YAML, and the shipped attention YAMLs and checkpoint."""
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,12 +12,14 @@ import torch
 import torch.nn as nn
 
 import yolov5.models.yolo as yolo
+import yolo_attn
 from yolo_attn import ModelConfigError, register_block
-from yolo_attn.config.files import load_cfg, resolve_cfg, shipped_configs
+from yolo_attn.config.files import load_cfg, resolve_cfg, shipped_configs, shipped_dir, shipped_weights
 from yolo_attn.integration.install import ORIGINAL_PARSE_MODEL
 from yolov5.models.common import Conv
 
 UPSTREAM = Path(yolo.__file__).parents[1] / 'models'
+ROOT = Path(__file__).resolve().parents[1]
 STOCK = sorted(p for d in ('', 'hub', 'segment') for p in (UPSTREAM / d).glob('*.yaml') if p.name != 'anchors.yaml')
 
 
@@ -69,7 +76,75 @@ SUFFIX_BLOCK = {'se': 'SE', 'cbam': 'CBAM', 'eca': 'ECA', 'ca': 'CoordAtt', 'sim
 
 
 def test_shipped_set():
-    assert {p.stem for p in SHIPPED} >= {f'yolov5{s}-{b}' for s in 'nsmlx' for b in ('se', 'cbam')}
+    """Exactly five sizes x five blocks, in the package; the repository's models/ is that folder."""
+    assert sorted(p.stem for p in SHIPPED) == sorted(f'yolov5{s}-{b}' for s in 'nsmlx' for b in SUFFIX_BLOCK)
+    assert all(p.parent == shipped_dir() for p in SHIPPED) and shipped_dir().parent == Path(yolo_attn.__file__).parent
+    assert (ROOT / 'models').resolve() == shipped_dir().resolve()
+    assert [p.name for p in shipped_weights()] == ['yolov5n-shapes.pt']
+
+
+FROM_ELSEWHERE = r'''
+import json, sys
+from pathlib import Path
+import yolo_attn
+from yolo_attn.cli import main
+from yolo_attn.integration.checkpoints import load_checkpoint
+model = yolo_attn.model('yolov5s-cbam.yaml')
+out = {'model': [type(model.model[i]).__name__ for i in (5, 8, 12)],
+       'cfg': str(yolo_attn.resolve_cfg('yolov5n-se')), 'weights': str(yolo_attn.resolve_weights('yolov5n-shapes.pt')),
+       'names': load_checkpoint('yolov5n-shapes.pt')['model'].names}
+image = sys.argv[1]
+out['detect'] = main(['detect', '--weights', 'yolov5n-shapes.pt', '--source', image, '--imgsz', '64',
+                      '--project', 'runs', '--name', 'det', '--nosave'])
+out['heatmap'] = main(['heatmap', '--weights', 'yolov5n-shapes.pt', '--source', image, '--imgsz', '64',
+                       '--project', 'runs', '--name', 'heat'])
+out['missing'] = main(['heatmap', '--weights', 'nosuch.pt', '--source', image])
+print('RESULT', json.dumps(out))
+'''
+
+
+def test_shipped_files_by_short_name_from_any_folder(tmp_path):
+    """A folder with nothing of ours in it: shipped YAMLs and weights by name, in Python and the CLI."""
+    import cv2
+    import numpy as np
+    image = tmp_path / 'im.jpg'
+    cv2.imwrite(str(image), np.full((64, 64, 3), 127, np.uint8))
+    out = subprocess.run([sys.executable, '-c', FROM_ELSEWHERE, str(image)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.split('RESULT ', 1)[1])
+    assert got['model'] == ['CBAM'] * 3
+    assert Path(got['cfg']) == shipped_dir() / 'yolov5n-se.yaml'
+    assert Path(got['weights']) == shipped_dir() / 'pretrained' / 'yolov5n-shapes.pt'
+    assert sorted(got['names'].values()) == sorted(['circle', 'square', 'triangle', 'star', 'cross'])
+    assert got['detect'] == 0 and got['heatmap'] == 0 and (tmp_path / 'runs' / 'heat' / 'heatmaps.json').is_file()
+    assert got['missing'] == 2
+    assert 'weights not found: nosuch.pt' in out.stderr and 'yolov5n-shapes.pt' in out.stderr  # names the shipped
+
+
+def test_not_found_names_the_shipped_configs():
+    with pytest.raises(ModelConfigError, match=r'model YAML not found: nothing-like-it.*yolov5l-ca'):
+        resolve_cfg('nothing-like-it')
+
+
+def test_a_non_editable_install_carries_the_package_data(tmp_path):
+    """``pip install --target`` from a copy of the source (no editable link back to this checkout)."""
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('setup.cfg', 'pyproject.toml', 'README.md', 'LICENSE'):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / 'yolo_attn', src / 'yolo_attn', ignore=shutil.ignore_patterns('__pycache__'))
+    target = tmp_path / 'target'
+    out = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation', '--no-index',
+                          '-q', '--target', str(target), str(src)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    installed = target / 'yolo_attn' / 'models'
+    assert sorted(p.name for p in installed.glob('*.yaml')) == sorted(p.name for p in SHIPPED)
+    assert (installed / 'pretrained' / 'yolov5n-shapes.pt').read_bytes() == shipped_weights()[0].read_bytes()
+    probe = 'import yolo_attn.config.files as f; print(f.shipped_dir())'
+    found = subprocess.run([sys.executable, '-c', probe], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, 'PYTHONPATH': str(target)}, timeout=120)
+    assert Path(found.stdout.strip()) == installed, found.stderr[-2000:]
 
 
 @pytest.mark.parametrize('cfg', SHIPPED, ids=lambda p: p.stem)

@@ -15,3 +15,8 @@ class ModelConfigError(UserError, ValueError):
 def is_int(x) -> bool:
     """A whole number as YAML and JSON give it: ``int`` but not ``bool`` (``True`` is an ``int`` in Python)."""
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_number(x) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool``."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

@@ -6,6 +6,7 @@ train.py's help); ``integration.scripts`` runs the preflight and the script.
 
 from __future__ import annotations
 
+from ..integration.compat import YOLOV5_SCRIPTS
 from .command import Command
 
 
@@ -19,9 +20,7 @@ def _unused(args):  # pragma: no cover (main hands these commands to ``run`` bef
     raise AssertionError('yolov5 scripts are run by cli.main')
 
 
-COMMANDS = {
-    'train': Command("yolov5's train.py (all its options), attention YAMLs allowed", _unused),
-    'val': Command("yolov5's val.py (all its options)", _unused),
-    'detect': Command("yolov5's detect.py (all its options)", _unused),
-    'export': Command("yolov5's export.py (all its options)", _unused),
-}
+HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
+        'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
+        'export': "yolov5's export.py (all its options)"}
+COMMANDS = {name: Command(HELP[name], _unused) for name in YOLOV5_SCRIPTS}

@@ -26,7 +26,7 @@ import operator
 import torch
 import torch.nn as nn
 
-from ..errors import ModelConfigError, is_int
+from ..errors import ModelConfigError, is_int, is_number
 from ..guards.model_limits import check_header, check_layer_size, check_repeats
 from ..registry import BLOCKS, yolov5_modules
 
@@ -62,10 +62,6 @@ _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.
                ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
 def _evaluate(node, names: dict):
     """Interpret one allowlisted expression node; raise ValueError for anything else."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
@@ -81,11 +77,11 @@ def _evaluate(node, names: dict):
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _evaluate(node.operand, names)
-        if _is_number(value):
+        if is_number(value):
             return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
         a, b = _evaluate(node.left, names), _evaluate(node.right, names)
-        if _is_number(a) and _is_number(b):
+        if is_number(a) and is_number(b):
             return _ARITHMETIC[type(node.op)](a, b)
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == 'nn':
         cls = _nn_module(node.attr)
@@ -213,7 +209,7 @@ def make_parse_model(namespace: dict, prepare=None):
         if m in BLOCKS.values():
             return [ch[f], *args], ch[f], n
         if m in out_first:
-            if not args or not _is_number(args[0]):
+            if not args or not is_number(args[0]):
                 raise ModelConfigError(f'{where}: first argument must be the output channel count, got {args!r}')
             c2 = args[0] if args[0] == no else make_divisible(args[0] * gw, 8)
             args = [ch[f], c2, *args[1:]]

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import logging
 
+from .files import model_rows
+
 LOGGER = logging.getLogger('yolov5')
-
-
-def _written_rows(d: dict) -> list:
-    return list(d.get('backbone') or []) + list(d.get('head') or [])
 
 
 def layer_rows(d: dict) -> list:
     """The layers a model dict builds: its rows, with an ``attention:`` section expanded."""
     from .surgery import expand_attention
-    return _written_rows(expand_attention(d))
+    return model_rows(expand_attention(d))
 
 
 def _signature(row) -> str:
@@ -38,7 +36,7 @@ def layer_correspondence(src: dict, dst: dict) -> dict[int, int]:
     section gets the map the expansion built (exact: no alignment, no ambiguity when an inserted
     block equals a row already there).
     """
-    if dst.get('attention') is not None and _written_rows(dst) == layer_rows(src):
+    if dst.get('attention') is not None and model_rows(dst) == layer_rows(src):
         from .surgery import expand_attention_with_map
         return expand_attention_with_map(dst)[1]
     a, b = [_signature(r) for r in layer_rows(src)], [_signature(r) for r in layer_rows(dst)]

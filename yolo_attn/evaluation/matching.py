@@ -7,12 +7,11 @@ Labels are read with yolov5's own helpers (``img2label_paths``, ``xywhn2xyxy``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..errors import UserError
+from ..integration.datasets import label_file  # one home: yolov5's img2label_paths
 
 
 def iou_matrix(a, b) -> np.ndarray:
@@ -39,11 +38,6 @@ def greedy_match(boxes, classes, scores, other_boxes, other_classes, iou_thres=0
             taken.add(best)
             pairs[int(i)] = (int(best), float(best_iou))
     return pairs
-
-
-def label_file(image) -> Path:
-    from yolov5.utils.dataloaders import img2label_paths
-    return Path(img2label_paths([str(image)])[0])
 
 
 def read_labels(image, shape) -> tuple[np.ndarray, np.ndarray]:

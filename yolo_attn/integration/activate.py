@@ -14,10 +14,10 @@ package (``yolo_attn.register_block``, ``yolo_attn.BLOCKS``, ...) activates too.
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 
 from . import compat
+from .importhook import after_import
 
 _STATE = {'active': False}
 TRIGGER = 'yolov5'
@@ -38,6 +38,7 @@ def activate() -> None:
         from . import checkpoints, datasets, distributed, install
         install.install()
         checkpoints.install()
+        compat.patch_amp()  # after checkpoints: it wraps the torch train.py sees
         datasets.install()
         distributed.install()  # under torchrun: yolov5 DDP on the CPU too
         from ..plugins import load_entry_points
@@ -47,44 +48,10 @@ def activate() -> None:
         raise
 
 
-class _ActivateAfterYolov5(importlib.abc.MetaPathFinder):
-    """Find ``yolov5`` with the other finders and run ``activate()`` after its package executes."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != TRIGGER or _STATE['active']:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, 'find_spec'):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is not None:
-            spec.loader = _ActivatingLoader(spec.loader)
-        return spec
-
-
-class _ActivatingLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        activate()
-
-    def __getattr__(self, name):  # get_resource_reader, is_package, ... of the wrapped loader
-        return getattr(self.loader, name)
-
-
 def activate_on_yolov5_import() -> None:
     """Activate now if yolov5 is already imported, else right after its first import (idempotent)."""
     compat.offline_environment()  # before anything imports ultralytics (yolov5 does)
     if TRIGGER in sys.modules:
         activate()
-    elif not any(isinstance(f, _ActivateAfterYolov5) for f in sys.meta_path):
-        sys.meta_path.insert(0, _ActivateAfterYolov5())
+    else:
+        after_import(TRIGGER, lambda module: activate())

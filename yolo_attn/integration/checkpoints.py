@@ -44,6 +44,19 @@ class CheckpointError(UserError):
     """A weights file that is missing, unreadable, not a YOLOv5 checkpoint, or refused."""
 
 
+# The checkpoint loaded last, handed once more to the next load of the same unchanged file with the
+# same options: a command's preflight (``load_checkpoint``) and yolov5's own load that follows
+# (``attempt_load``, train.py) read the file once, not twice. A third load reads the file again.
+_LAST: dict = {}
+
+
+def _once_key(f, map_location, kwargs):
+    if not isinstance(f, (str, Path)) or set(kwargs) != {'weights_only'}:
+        return None
+    st = Path(f).stat()
+    return str(Path(f).resolve()), st.st_size, st.st_mtime_ns, str(map_location), kwargs['weights_only']
+
+
 def secure_load(f, map_location=None, **kwargs):
     """``torch.load`` with ``weights_only=True`` forced; failures become one-line CheckpointErrors."""
     trusted = os.environ.get(UNSAFE_ENV) == '1'
@@ -56,14 +69,23 @@ def secure_load(f, map_location=None, **kwargs):
     if isinstance(f, (str, Path)) and not Path(f).is_file():
         from ..config.files import resolve_weights
         f = name = resolve_weights(f, CheckpointError)  # a shipped checkpoint by name, else one line
+    key = _once_key(f, map_location, kwargs)
+    cached = _LAST.pop(key, _LAST) if key else _LAST
+    if cached is not _LAST:
+        return cached
     try:
-        return torch.load(f, map_location=map_location, **kwargs)
+        ckpt = torch.load(f, map_location=map_location, **kwargs)
+        _LAST.clear()
+        if key:
+            _LAST[key] = ckpt
+        return ckpt
     except pickle.UnpicklingError as e:
         found = re.search(r'GLOBAL (\S+)', str(e))
         if found is None:  # not a pickle of known opcodes: random bytes, another format
             raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?)') from None
         raise CheckpointError(f'{name}: refused: it references {found.group(1)}, which is not on the allowlist '
                               f'(torch.nn, yolov5 and registered block classes, numpy arrays); nothing was executed. '
+                              f'A block of your own: name its module, yolo-attn --import MODULE (or YOLO_ATTN_IMPORTS). '
                               f'Only for a file you trust: {UNSAFE_ENV}=1') from None
     except Exception as e:  # any parse failure of arbitrary bytes (zip, pickle, storage errors)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

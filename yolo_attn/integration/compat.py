@@ -24,11 +24,15 @@ Each incompatibility is fixed by one small function below; ``apply()`` runs them
 * checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
   pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
   ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
-  (under both import names, ``yolov5.models.*`` and upstream's ``models.*``), our registered
-  blocks and the numpy globals yolov5 checkpoints hold. Anything else is still refused by torch.
+  (under both import names, ``yolov5.models.*`` and upstream's ``models.*``) and the numpy
+  globals yolov5 checkpoints hold; each block adds its own classes when it is registered
+  (``registry.register_block``, built-in or ``--import``-ed). Anything else is still refused.
 * untrusted input: ``untrusted.install`` closes yolov5's own ``eval``/pickle/YAML/``subprocess``
   paths (see that module for the audit), and ``guards.images.install`` puts the pixel limit in
-  front of every image decode.
+  front of every image decode; ``activate`` runs both right after ``apply()`` (they use this module).
+* console: ``patch_amp`` (train.py's per-batch ``torch.cuda.amp`` deprecation, fixed at the source),
+  ``deprecations_once`` (``torch.jit.trace`` in export: once per process), ``patch_export_hint``
+  (export's closing hint names ``yolo-attn detect/val``).
 """
 
 from __future__ import annotations
@@ -84,6 +88,60 @@ def patch_trapz() -> None:
     metrics = importlib.import_module('yolov5.utils.metrics')
     if not hasattr(metrics.np, 'trapz'):
         metrics.np = ModuleView(np, trapz=np.trapezoid)
+
+
+def patch_amp() -> None:
+    """yolov5's train.py and autobatch call ``torch.cuda.amp.autocast(amp)`` (every batch) and
+    ``torch.cuda.amp.GradScaler(enabled=amp)``, deprecated since torch 2.4: a FutureWarning per
+    training batch. Those two modules get a torch whose ``cuda.amp`` holds what the warning asks
+    for, ``torch.amp.autocast('cuda', ...)`` / ``torch.amp.GradScaler('cuda', ...)`` (same
+    behaviour). It wraps the torch the module sees, so ``activate`` runs it after
+    ``checkpoints.install`` has given train.py its secure ``torch.load``."""
+    import functools
+
+    import torch
+
+    def autocast(enabled=True, dtype=torch.float16, cache_enabled=True):  # torch.cuda.amp.autocast's order
+        return torch.amp.autocast('cuda', enabled=enabled, dtype=dtype, cache_enabled=cache_enabled)
+
+    amp = ModuleView(torch.cuda.amp, autocast=autocast, GradScaler=functools.partial(torch.amp.GradScaler, 'cuda'))
+    for name in ('yolov5.train', 'yolov5.utils.autobatch'):
+        module = importlib.import_module(name)
+        if not getattr(module.torch, '_yolo_attn_amp', False):
+            module.torch = ModuleView(module.torch, cuda=ModuleView(torch.cuda, amp=amp), _yolo_attn_amp=True)
+
+
+class _ExportHint:
+    """Logging filter: export.py's closing hint names ``yolov5 detect|val``, which cannot load an
+    attention checkpoint (the plain ``yolov5`` command has no plugin); name ``yolo-attn`` instead."""
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith('\nExport complete'):
+            record.msg = (record.msg.replace('yolov5 detect --weights', 'yolo-attn detect --weights')
+                          .replace('yolov5 predict --weights', 'yolo-attn detect --weights')
+                          .replace('yolov5 val --weights', 'yolo-attn val --weights')
+                          .replace('model = yolov5.load(', 'import yolo_attn, yolov5; model = yolov5.load('))
+        return True
+
+
+def patch_export_hint() -> None:
+    """Install ``_ExportHint`` on yolov5's logger (once)."""
+    import logging
+    logger = logging.getLogger('yolov5')
+    if not any(isinstance(f, _ExportHint) for f in logger.filters):
+        logger.addFilter(_ExportHint())
+
+
+# torch deprecations that yolov5 7.0.14 code triggers and a user cannot act on: shown once per
+# process, not once per call (torch.jit.trace warns on every call; export traces three times).
+ONCE = (r'`torch\.jit\.trace', r'You are using the legacy TorchScript-based ONNX export')
+
+
+def deprecations_once() -> None:
+    """Show each of ``ONCE`` once per process (unless the user chose warning filters: -W, PYTHONWARNINGS)."""
+    if not sys.warnoptions:
+        for message in ONCE:
+            warnings.filterwarnings('once', message=message)
 
 
 def patch_onnx_export() -> None:
@@ -217,14 +275,13 @@ def checkpoint_allowlist() -> list:
     """Every global a yolov5 (or yolo-attn) checkpoint may reference, for ``add_safe_globals``."""
     import torch.nn as nn
 
-    from ..registry import BLOCKS, module_classes
+    from ..registry import module_classes  # blocks add themselves when registered (register_block)
     allowed = [v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)]
     for name in YOLOV5_MODEL_MODULES:
         module = importlib.import_module(f'yolov5.models.{name}')
         for cls in module_classes(module):
             allowed.append(cls)
             allowed.append((cls, f'models.{name}.{cls.__qualname__}'))  # upstream checkpoints
-    allowed += list(BLOCKS.values())
     return allowed + _numpy_globals()
 
 
@@ -245,5 +302,7 @@ def apply() -> None:
     patch_fonts()
     patch_network()
     patch_onnx_export()
+    patch_export_hint()
+    deprecations_once()
     allow_checkpoint_globals()
     _APPLIED = True  # then activate() runs untrusted.install() and guards.images.install(), which use this module

@@ -60,7 +60,10 @@ def split_images(d: dict, split: str) -> list[Path]:
             images += [Path(f) for f in walk_files(p) if Path(f).suffix.lower().lstrip('.') in IMG_FORMATS]
         elif p.is_file() and p.suffix == '.txt':
             lines = [s.strip() for s in p.read_text().splitlines() if s.strip()]
-            images += [Path(s) if Path(s).is_absolute() else p.parent / s for s in lines]
+            # as yolov5's LoadImagesAndLabels: only lines starting with ./ are relative to the list's
+            # folder (others to the working folder), and only image suffixes count
+            images += [p.parent / s[2:] if s.startswith('./') else Path(s) for s in lines
+                       if s.rsplit('.', 1)[-1].lower() in IMG_FORMATS]
         elif not p.exists():
             raise DataError(f'{split}: {p} does not exist (check path: and {split}: in the data YAML)')
     return images

@@ -10,13 +10,12 @@ calls its module's global ``parse_model``, so each module object gets its own pa
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
 import sys
 from pathlib import Path
 
 from ..config.parser import make_parse_model
 from ..config.surgery import expand_attention
+from .importhook import after_import
 
 ORIGINAL_PARSE_MODEL: dict[str, object] = {}  # module name -> yolov5's own parse_model
 ALIAS = 'models.yolo'
@@ -32,36 +31,10 @@ def patch_module(module) -> None:
     module.parse_model = parse_model
 
 
-class _PatchAliasOnImport(importlib.abc.MetaPathFinder):
-    """Patch ``models.yolo`` right after it executes, if it is yolov5's yolo.py."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != ALIAS:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, 'find_spec'):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        import yolov5.models.yolo as canonical
-        if spec.origin and spec.loader and Path(spec.origin).resolve() == Path(canonical.__file__).resolve():
-            spec.loader = _PatchingLoader(spec.loader)
-        return spec
-
-
-class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        patch_module(module)
+def _is_yolov5s(spec) -> bool:
+    """``models.yolo`` is yolov5's own yolo.py (not a user's ``models`` package)."""
+    import yolov5.models.yolo as canonical
+    return bool(spec.origin) and Path(spec.origin).resolve() == Path(canonical.__file__).resolve()
 
 
 def install() -> None:
@@ -70,5 +43,4 @@ def install() -> None:
     patch_module(canonical)
     if ALIAS in sys.modules:
         patch_module(sys.modules[ALIAS])
-    if not any(isinstance(f, _PatchAliasOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchAliasOnImport())
+    after_import(ALIAS, patch_module, accept=_is_yolov5s)
