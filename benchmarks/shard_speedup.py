@@ -1,19 +1,17 @@
-"""Sharded explanation speed-up: ``heatmap-eval`` in one process vs ``torchrun --nproc_per_node N``.
+"""Sharded explanation speed-up: ``heatmap-eval`` under ``torchrun`` with 1 rank vs N ranks.
 
     python benchmarks/shard_speedup.py [--images 8] [--imgsz 320] [--steps 10] [--nproc 2]
 
 Generates ``--images`` labelled shapes images, then runs the same ``yolo-attn heatmap-eval`` (the
-shipped ``yolov5n-shapes.pt``, elementwise maps, deletion/insertion, sanity check) three ways, each a
-fresh process as a user runs it:
+shipped ``yolov5n-shapes.pt``, elementwise maps, deletion/insertion, sanity check) under
+``torchrun --nproc_per_node 1`` and ``--nproc_per_node N`` (CPU, gloo, one torch thread per rank as
+torchrun sets it): the same code path, so rank 0's line ``rank r (host): k images, W s (CPU C s)``
+times each rank's own work (maps + metrics of its images, not start-up or model loading).
 
-1. one process, one torch thread (what each rank gets: torchrun sets ``OMP_NUM_THREADS=1``);
-2. one process, N torch threads (the same cores used by threads instead of ranks);
-3. N ranks under torchrun (CPU, gloo), one thread each.
-
-Prints each run's wall and CPU time, the ranks' own shares and wall/CPU seconds (from the run's
-output), the wall speed-up of 3 over 1 and 2, that the sharded results equal the one-process
-results, and the load average before and after: on a machine busy with other jobs wall times
-include waiting for a core, so the speed-up there says little; CPU seconds are steadier.
+Prints, per run, the whole command's wall and CPU seconds and each rank's work; the work speed-up
+(1-rank work / slowest rank's work, wall and CPU); that the sharded results equal the 1-rank
+results; and the load average before and after. On a machine busy with other jobs wall times
+include waiting for a core (the speed-up there says little); CPU seconds are steadier.
 """
 
 from __future__ import annotations
@@ -70,27 +68,30 @@ def main():
     sys.path.insert(0, str(ROOT))
     from yolo_attn.data.shapes import generate_shapes
     load = os.getloadavg()
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         generate_shapes(Path(tmp) / 'ds', n_train=1, n_val=a.images, imgsz=a.imgsz, progress=False)
         args = ['heatmap-eval', '--weights', str(weights()), '--data', 'ds/shapes.yaml', '--imgsz', str(a.imgsz),
                 '--steps', str(a.steps)]
-        one = [sys.executable, '-m', 'yolo_attn', *args]
-        ranks = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(a.nproc), '--master_addr',
-                 '127.0.0.1', '--master_port', str(free_port()), '-m', 'yolo_attn', *args]
-        t1, c1, _ = timed([*one, '--project', 'one'], tmp, 1)
-        tn, cn, _ = timed([*one, '--project', 'threads'], tmp, a.nproc)
-        tr, cr, log = timed([*ranks, '--project', 'ranks'], tmp, 1)
-        same = rows(Path(tmp) / 'one/exp/results.csv') == rows(Path(tmp) / 'ranks/exp/results.csv')
-        n = len(rows(Path(tmp) / 'one/exp/results.csv'))
-    print(f'heatmap-eval, {a.images} shapes images at {a.imgsz}, {n} matched detections, --steps {a.steps} '
-          f'(wall time of the whole command, model loading included)')
-    print(f'  1 process, 1 thread : {t1:6.1f} s wall, {c1:6.1f} s CPU')
-    print(f'  1 process, {a.nproc} threads: {tn:6.1f} s wall, {cn:6.1f} s CPU')
-    print(f'  {a.nproc} ranks, 1 thread  : {tr:6.1f} s wall, {cr:6.1f} s CPU (all ranks and the launcher)   '
-          f'wall speed-up {t1 / tr:.2f}x over 1 thread, {tn / tr:.2f}x over {a.nproc} threads')
-    for line in re.findall(r'heatmap-eval \S+: rank 0.*', log):
-        print('  per rank: ' + line.split(': ', 1)[1])
-    print(f'  sharded results.csv equal to one process: {same}')
+        for n in (1, a.nproc):
+            cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(n), '--master_addr',
+                   '127.0.0.1', '--master_port', str(free_port()), '-m', 'yolo_attn', *args, '--project', f'n{n}']
+            wall, cpu, log = timed(cmd, tmp, 1)
+            ranks = [dict(zip(('rank', 'images', 'wall', 'cpu'), (int(m[0]), int(m[1]), float(m[2]), float(m[3]))))
+                     for m in re.findall(r'rank (\d+) \([^)]*\): (\d+) images, ([\d.]+) s \(CPU ([\d.]+) s\)', log)]
+            runs[n] = (wall, cpu, ranks, rows(Path(tmp) / f'n{n}/exp/results.csv'))
+    one, many = runs[1], runs[a.nproc]
+    print(f'heatmap-eval, {a.images} shapes images at {a.imgsz}, {len(one[3])} matched detections, --steps {a.steps}, '
+          f'one torch thread per rank')
+    for n, (wall, cpu, ranks, _) in runs.items():
+        work = '; '.join(f"rank {r['rank']}: {r['images']} images, {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU"
+                         for r in ranks)
+        print(f'  {n} rank(s): command {wall:.1f} s wall, {cpu:.1f} s CPU | work: {work}')
+    w1, c1 = one[2][0]['wall'], one[2][0]['cpu']
+    wn, cn = max(r['wall'] for r in many[2]), max(r['cpu'] for r in many[2])
+    print(f'  work speed-up with {a.nproc} ranks: {w1 / wn:.2f}x wall, {c1 / cn:.2f}x CPU '
+          f'(whole command: {one[0] / many[0]:.2f}x wall)')
+    print(f'  sharded results.csv equal to 1 rank: {one[3] == many[3]}')
     print(f'  load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)')
 
 

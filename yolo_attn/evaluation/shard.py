@@ -22,8 +22,9 @@ SANITY_FIELDS = ('sanity_rho', 'sanity_rho_partial', 'sanity_rho_prior')
 
 
 def evaluate(evaluate_method, model, images, method, perturber, opts, sanity_max):
-    """``evaluate_method`` on this rank's images, merged across ranks (``merge_evaluation``)."""
-    if shard.world_size() == 1:
+    """``evaluate_method`` on this rank's images, merged across ranks (``merge_evaluation``). Under
+    torchrun, also with one process, rank 0 prints each rank's images and seconds."""
+    if not shard.launched():
         return evaluate_method(model, images, method, perturber, opts, sanity_max)
     rows, checks, counts = evaluate_method(model, shard.share(images), method, perturber, opts, sanity_max)
     parts = shard.gather((rows, checks, counts, shard.elapsed()))
@@ -57,7 +58,7 @@ def merge_evaluation(parts: list, sanity_max: int):
 def compare(rows: list, objects: int, missed: int):
     """``heatmap-compare``'s rows, object and miss counts from every rank (each ran on its
     ``shard.share()`` of the images), in the one-process order."""
-    if shard.world_size() == 1:
+    if not shard.launched():
         return rows, objects, missed
     parts = shard.gather((rows, objects, missed, shard.elapsed()))
     report_timing('heatmap-compare', [p[3] for p in parts])

@@ -43,6 +43,11 @@ def rank() -> int:
     return max(int(os.getenv('RANK', 0)), 0)
 
 
+def launched() -> bool:
+    """True in a process started by torchrun (any number of processes)."""
+    return 'LOCAL_RANK' in os.environ
+
+
 def active() -> bool:
     """True in a torchrun job of two or more processes, outside an already sharded run."""
     return world_size() > 1 and not _STATE['inside']
