@@ -155,6 +155,15 @@ def test_every_command_help_shows_defaults_and_choices(capsys):
         main(['heatmap', '--help'])
     text = ' '.join(capsys.readouterr().out.split())
     assert '--max-det MAX_DET maximum detections per image (default: 1000)' in text
+    original = argparse.ArgumentParser._get_formatter
+    for script, line in (('val', '--conf-thres CONF_THRES confidence threshold (default: 0.001)'),
+                         ('detect', '--conf-thres CONF_THRES confidence threshold (default: 0.25)'),
+                         ('train', '--epochs EPOCHS total training epochs (default: 100)'),
+                         ('export', '--opset OPSET ONNX: opset version (default: 17)')):
+        with pytest.raises(SystemExit):
+            main([script, '--help'])  # yolov5's own parser, its defaults shown too
+        assert line in ' '.join(capsys.readouterr().out.split()), script
+    assert argparse.ArgumentParser._get_formatter is original  # restored after each help
 
 
 def test_a_three_epoch_training_log_repeats_no_line_per_batch(tmp_path):

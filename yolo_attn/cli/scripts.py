@@ -6,14 +6,34 @@ train.py's help); ``integration.scripts`` runs the preflight and the script.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+
 from ..integration.compat import YOLOV5_SCRIPTS
 from .command import Command
 
 
 def run(script: str, argv: list[str]) -> int:
-    """Run yolov5's ``script`` with ``argv`` (user errors propagate to ``main``: one line, exit 2)."""
+    """Run yolov5's ``script`` with ``argv`` (user errors propagate to ``main``: one line, exit 2).
+    Its ``--help`` shows every default, as our own commands' help does."""
     from ..integration.scripts import run_script
-    return run_script(script, argv)
+    if '-h' not in argv and '--help' not in argv:
+        return run_script(script, argv)
+    with defaults_in_help():
+        return run_script(script, argv)
+
+
+@contextlib.contextmanager
+def defaults_in_help():
+    """yolov5's scripts build a plain ``argparse.ArgumentParser()``; for one ``--help`` its help is
+    formatted by our ``HelpFormatter`` (defaults appended) instead."""
+    from . import HelpFormatter
+    original = argparse.ArgumentParser._get_formatter
+    argparse.ArgumentParser._get_formatter = lambda self: HelpFormatter(prog=self.prog)
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser._get_formatter = original
 
 
 def _unused(args):  # pragma: no cover (main hands these commands to ``run`` before argparse)
