@@ -168,7 +168,8 @@ def test_every_command_help_shows_defaults_and_choices(capsys):
 
 def test_a_three_epoch_training_log_repeats_no_line_per_batch(tmp_path):
     """yolov5's per-batch deprecation warnings (torch.cuda.amp.autocast) are fixed at the source:
-    over 3 epochs x 4 batches no line of the console shows up more than once per epoch."""
+    over 3 epochs x 4 batches no line of the console shows up more than once per epoch (the
+    validation table also once more for best.pt at the end)."""
     from yolo_attn.data.shapes import generate_shapes
     data = generate_shapes(tmp_path / 'ds', n_train=8, n_val=2, imgsz=64, progress=False)
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}  # warnings as a user sees them
@@ -181,7 +182,7 @@ def test_a_three_epoch_training_log_repeats_no_line_per_batch(tmp_path):
     log = [line.strip() for line in re.split(r'[\r\n]+', out.stdout + out.stderr) if line.strip()]
     counts = collections.Counter(log)
     assert len([line for line in log if '/2' in line or 'Epoch' in line]) >= 3  # the log is really there
-    repeated = {line: n for line, n in counts.items() if n > 3}
+    repeated = {line: n for line, n in counts.items() if n > 3 + 1}  # per epoch, and best.pt validated at the end
     assert not repeated, repeated
     assert 'torch.cuda.amp' not in out.stderr
 
