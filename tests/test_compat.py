@@ -25,7 +25,7 @@ def test_setuptools_pin_keeps_pkg_resources():
 
 
 def test_missing_pkg_resources_is_one_clear_line():
-    code = "import sys; sys.modules['pkg_resources'] = None; import yolo_attn"
+    code = "import sys; sys.modules['pkg_resources'] = None; import yolo_attn; yolo_attn.activate()"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]

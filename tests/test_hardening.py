@@ -364,6 +364,8 @@ CASES = {  # name: (argv builder, words the one line must contain)
     'imgsz 0 heatmap': (lambda ws: ['heatmap', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '0'],
                         '--imgsz 0'),
     'camera absent': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', '7'], 'camera'),
+    'max-pixels zero': (lambda ws: ['heatmap', '--weights', 'ok.pt', '--source', 'ds/images/val', '--max-pixels', '0'],
+                        'must be positive'),
     'export unknown format': (lambda ws: ['export', '--weights', 'ok.pt', '--include', 'foo'], 'unknown format'),
     'project is a file': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '64',
                                       '--project', write(ws, 'afile', 'x')], 'afile'),

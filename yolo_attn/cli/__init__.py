@@ -89,8 +89,8 @@ def main(argv=None) -> int:
         return args.func(args)
     except UserError as e:
         return _fail(command, str(e))
-    except KeyboardInterrupt:
-        print('interrupted', file=sys.stderr)
+    except KeyboardInterrupt as e:  # a message, if any, says where the run's files are
+        print(f'interrupted; {e}' if str(e) else 'interrupted', file=sys.stderr)
         return 130
 
 

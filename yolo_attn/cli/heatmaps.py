@@ -40,11 +40,29 @@ def run_compare(args) -> int:
     return run_from_args(args)
 
 
+def guarded(run, configure):
+    """``(run, configure)`` with the image commands' shared rules (``guards``): ``--max-pixels``, and
+    no URL in any flag."""
+
+    def configure_guarded(p) -> None:
+        configure(p)
+        from ..guards import images
+        images.add_argument(p)
+
+    def run_guarded(args) -> int:
+        from ..guards import images, paths
+        images.set_max_pixels(vars(args).pop('max_pixels', None))
+        paths.refuse_urls(vars(args))
+        return run(args)
+
+    return run_guarded, configure_guarded
+
+
 COMMANDS = {
     'heatmap': Command('one saliency PNG per detected object, an overview per image, heatmaps.json',
-                       run_heatmap, configure_heatmap),
+                       *guarded(run_heatmap, configure_heatmap)),
     'heatmap-eval': Command('faithfulness of the heatmaps on a labelled split: pointing game, deletion/insertion, '
-                            'sanity check', run_eval, configure_eval),
+                            'sanity check', *guarded(run_eval, configure_eval)),
     'heatmap-compare': Command("several models' heatmaps of the same objects side by side, metrics per model",
-                               run_compare, configure_compare),
+                               *guarded(run_compare, configure_compare)),
 }
