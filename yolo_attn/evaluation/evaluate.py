@@ -80,9 +80,13 @@ def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) 
 
 def explain_each(model, files, method, opts):
     """``explain()`` image by image (it takes one source; a .txt list would split paths at spaces)."""
+    from ..guards.images import NoReadableImage
     for f in files:
-        yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'], opts['conf_thres'],
-                           opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
+        try:
+            yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'],
+                               opts['conf_thres'], opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
+        except NoReadableImage:  # an unreadable image: skipped, with the loader's one warning line
+            continue
 
 
 def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, dict, dict]:

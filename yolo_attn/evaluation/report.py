@@ -59,7 +59,8 @@ def markdown(rows, columns) -> str:
 
 def write_csv(rows, path: Path, columns=None) -> Path:
     import pandas as pd
-    pd.DataFrame(rows, columns=columns).to_csv(path, index=False, float_format='%.6g')
+    from ..guards.outputs import write_text
+    write_text(path, pd.DataFrame(rows, columns=columns).to_csv(index=False, float_format='%.6g'))  # atomic
     return path
 
 

@@ -30,16 +30,18 @@ def load_model(weights, device='cpu'):
     return attempt_load(weights, device=device, fuse=True)
 
 
-def open_source(source, imgsz, stride, vid_stride=1):
-    """yolov5's ``LoadImages`` over the source; a missing source is one clear line."""
-    from yolov5.utils.dataloaders import LoadImages
+def open_source(source, imgsz, stride, vid_stride=1, on_skip=None):
+    """yolov5's ``LoadImages`` over the source (``guards.images``: unreadable files are skipped,
+    reported to ``on_skip(path, reason)``); a missing source or a URL is one clear line."""
+    from ..guards.images import readable_images_class
+    from ..guards.paths import refuse_url
+    LoadImages = readable_images_class()  # noqa: N806
     if isinstance(source, (list, tuple)):  # files already found (``shard``: a rank's share of a source)
-        return LoadImages([str(s) for s in source], img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride)
-    src = str(source)
-    if src.startswith(('http://', 'https://', 'rtsp://', 'rtmp://')):
-        raise UserError(f'--source {src}: URLs and streams are not fetched (yolo-attn works offline)')
+        return LoadImages([str(s) for s in source], img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride,
+                          on_skip=on_skip)
+    src = str(refuse_url(source, '--source'))
     try:
-        return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride)
+        return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride, on_skip=on_skip)
     except (FileNotFoundError, AssertionError) as e:
         raise UserError(f'--source {src}: {str(e).splitlines()[0]}') from None
 
@@ -81,7 +83,7 @@ def frame_total(dataset) -> int:
 
 def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
             iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
-            vid_stride=1, renorm_in_box=False, progress=False) -> Iterator[ImageResult]:
+            vid_stride=1, renorm_in_box=False, progress=False, on_skip=None) -> Iterator[ImageResult]:
     """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``)."""
     from tqdm import tqdm
     from yolov5.utils.general import check_img_size
@@ -91,12 +93,14 @@ def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', lay
     imgsz = check_img_size(imgsz, s=stride)
     engine = HeatmapEngine(model, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms, max_det,
                            renorm=renorm_in_box)
-    dataset = open_source(source, imgsz, stride, vid_stride)
+    dataset = open_source(source, imgsz, stride, vid_stride, on_skip)
     bar = tqdm(total=frame_total(dataset) if progress else None, desc='heatmaps', unit='image',
                disable=not progress)  # per image or video frame
-    for ims, im0s, paths, frames in batches(dataset, batch, device):
-        for result, frame in zip(engine(ims, im0s, paths), frames):
-            result.frame = frame
-            yield result
-            bar.update()
-    bar.close()
+    try:
+        for ims, im0s, paths, frames in batches(dataset, batch, device):
+            for result, frame in zip(engine(ims, im0s, paths), frames):
+                result.frame = frame
+                yield result
+                bar.update()
+    finally:
+        bar.close()  # also on an error: its one line then starts on a line of its own
