@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Heatmap evaluation: the cost of deletion + insertion, and the metrics across methods.
 
-(a) Always: time deletion + insertion (``Perturber.curves``: 2 x steps - 1 perturbed images per
+(a) Always: time deletion + insertion (``Perturber.curves``: 2 x steps perturbed images per
 detection with the box protocol, 2 x (steps - 1) with the image protocol, plus the image and the
 all-baseline image, one forward per ``--batch``) for one 320x320
 shapes image with K = ``--ks`` detections on the CPU; median of ``--repeats`` runs after one
@@ -67,7 +67,7 @@ def timing(opt):
     print('| detections | perturbed images | median s | min s | max s | s per detection |')
     print('|---:|---:|---:|---:|---:|---:|')
     for k, med, lo, hi in rows:
-        per = 2 * opt.steps - 1 if opt.protocols[0] == 'box' else 2 * (opt.steps - 1)  # box: the last deletion too
+        per = 2 * opt.steps if opt.protocols[0] == 'box' else 2 * (opt.steps - 1)  # box: both last steps too
         print(f'| {k} | {2 + per * k} | {med:.2f} | {lo:.2f} | {hi:.2f} | {med / k:.2f} |')
 
 

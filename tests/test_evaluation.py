@@ -16,8 +16,8 @@ from yolo_attn.cli import main
 from yolo_attn.evaluation import auc, energy_pointing_game, pointing_game
 from yolo_attn.evaluation.compare import PANEL_HEIGHT, TITLE
 from yolo_attn.evaluation.matching import greedy_match
-from yolo_attn.evaluation.perturb import (Perturber, baseline_image, channels_last_copy, perturbation_budget,
-                                         perturbed, perturbed_steps, saliency_order, step_counts)
+from yolo_attn.evaluation.perturb import (Perturber, baseline_image, channels_last_copy, perturbed, perturbed_steps,
+                                         saliency_order, step_counts)
 from yolo_attn.evaluation.sanity import RandomisedMaps, randomized_copy
 from yolo_attn.heatmaps import explain, load_model
 
