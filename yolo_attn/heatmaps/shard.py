@@ -28,7 +28,12 @@ import socket
 import time
 from pathlib import Path
 
+import torch
+import torch.distributed as dist
+
 from ..errors import UserError
+from .api import open_source
+from .naming import output_stem
 
 _STATE = {'inside': False}
 
@@ -59,14 +64,12 @@ def is_main() -> bool:
 
 def init() -> None:
     """Join torchrun's process group (gloo: only Python objects are exchanged), once."""
-    import torch.distributed as dist
     if world_size() > 1 and not dist.is_initialized():
         dist.init_process_group('gloo')
 
 
 def device(dev):
     """The device of this rank: a CUDA device becomes ``cuda:LOCAL_RANK`` under torchrun (the CPU stays)."""
-    import torch
     dev = torch.device(dev)
     if world_size() == 1 or dev.type != 'cuda':
         return dev
@@ -109,7 +112,6 @@ def gather(obj) -> list:
     """Every rank's ``obj``, in rank order, on every rank (``[obj]`` outside torchrun)."""
     if world_size() == 1:
         return [obj]
-    import torch.distributed as dist
     init()
     out = [None] * world_size()
     dist.all_gather_object(out, obj)
@@ -120,7 +122,6 @@ def agree(value):
     """Rank 0's ``value`` on every rank."""
     if world_size() == 1:
         return value
-    import torch.distributed as dist
     init()
     box = [value if is_main() else None]
     dist.broadcast_object_list(box, 0)
@@ -152,14 +153,12 @@ def timing_line(parts: list[dict], wall: float) -> str:
 
 # ---- yolo-attn heatmap ------------------------------------------------------------------------------
 
-def heatmap(run, kwargs: dict) -> dict:
-    """``heatmap.run(**kwargs)`` sharded: rank ``r`` runs it on its images into ``<run>/.shards/rank<r>``;
-    rank 0 moves every file up into ``<run>`` and writes the merged ``heatmaps.json`` (images in the
-    one-process order, ``shards``: each rank's images and seconds). Returns the merged manifest on
-    rank 0, the rank's own elsewhere."""
-    from .api import open_source
-    from .naming import output_stem
-    from .run import new_run_dir, save_manifest
+def heatmap(run, kwargs: dict, new_run_dir, save_manifest) -> dict:
+    """``run(**kwargs)`` (``heatmaps.run``, which hands over its ``new_run_dir`` and ``save_manifest``)
+    sharded: rank ``r`` runs it on its images into ``<run>/.shards/rank<r>``; rank 0 moves every file
+    up into ``<run>`` and writes the merged ``heatmaps.json`` (images in the one-process order,
+    ``shards``: each rank's images and seconds). Returns the merged manifest on rank 0, the rank's
+    own elsewhere."""
     t0 = time.time()
     init()
     files = list(open_source(kwargs['source'], kwargs.get('imgsz', 640), 32, kwargs.get('vid_stride', 1)).files)
