@@ -135,6 +135,32 @@ def epoch0_report(rows) -> str:
     return '\n'.join(out)
 
 
+def start_report(rows) -> str:
+    """Paper vs identity start, epoch 0 and the last epoch, where one difficulty has both (seed 0)."""
+    out = []
+    trained = [r for r in rows if r['epochs'] > 0 and r['seed'] == 0]
+    for diff in dict.fromkeys(r['difficulty'] for r in trained):
+        sel = [r for r in trained if r['difficulty'] == diff]
+        if {r['attn_start'] for r in sel} != {'paper', 'identity'}:
+            continue
+        n = sel[0]['epochs']
+        out.append(f"\n{diff}, seed 0: mAP50 / mAP50-95 at epoch 0 (after transfer) and after epoch {n}")
+        out.append(f'| model | paper start, epoch 0 | paper start, epoch {n} | identity start, epoch 0 '
+                   f'| identity start, epoch {n} |')
+        out.append('|---|---:|---:|---:|---:|')
+        for cfg in dict.fromkeys(r['cfg'] for r in sel):
+            got = {r['attn_start']: r for r in sel if r['cfg'] == cfg}
+            if cfg == 'yolov5n':  # no block: both starts are the stock model
+                got.setdefault('paper', got.get('identity'))
+            cells = []
+            for mode in ('paper', 'identity'):
+                r = got.get(mode)
+                cells += [f"{r['epoch0_map50']:.3f} / {r['epoch0_map']:.3f}", f"{r['map50']:.3f} / {r['map']:.3f}"] \
+                    if r else ['–', '–']
+            out.append(f"| {cfg} | {' | '.join(cells)} |")
+    return '\n'.join(out)
+
+
 def mean_std(values):
     values = [v for v in values if v == v]
     if not values:
@@ -145,7 +171,7 @@ def mean_std(values):
 
 
 def report(rows) -> str:
-    out = [epoch0_report(rows)]
+    out = [epoch0_report(rows), start_report(rows)]
     rows = [r for r in rows if r['epochs'] > 0]
     for diff in dict.fromkeys(r['difficulty'] for r in rows):
         for start in dict.fromkeys(r['attn_start'] for r in rows if r['difficulty'] == diff):
