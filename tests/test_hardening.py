@@ -377,6 +377,8 @@ CASES = {  # name: (argv builder, words the one line must contain)
                          'not a YOLOv5 detection model'),
     'random bytes pt': (lambda ws: ['val', '--weights', random_pt(ws), '--data', 'ds/shapes.yaml'],
                         'not a readable PyTorch checkpoint (truncated or another format?)'),
+    'tensorflow savedmodel': (lambda ws: ['val', '--weights', folder(ws, 'm_saved_model'), '--data', 'ds/shapes.yaml'],
+                              'graph operations'),
     'heatmap on onnx': (lambda ws: ['heatmap', '--weights', onnx_with_names(ws / 'm.onnx', '{0: 1}'), '--source',
                                     'ds/images/val'], 'needs the PyTorch .pt'),
     'heatmap on torchscript': (lambda ws: ['heatmap', '--weights', write(ws, 'm.torchscript', 'x'), '--source',
@@ -387,6 +389,11 @@ CASES = {  # name: (argv builder, words the one line must contain)
 def truncated(ws):
     (ws / 'tr.jpg').write_bytes((ws / 'ds' / 'images' / 'val' / '00000.jpg').read_bytes()[:300])
     return 'tr.jpg'
+
+
+def folder(ws, name):
+    (ws / name).mkdir(exist_ok=True)
+    return name
 
 
 def selflink(ws):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import attn_start
 from .compat import YOLOV5_SCRIPTS
-from .checkpoints import CheckpointError, exported_format, load_checkpoint
+from .checkpoints import UNSAFE_ENV, CheckpointError, exported_format, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg, resolve_weights
 from ..config.yamlfile import read_yaml
 from .datasets import check_data
@@ -38,6 +38,7 @@ SCRIPTS = YOLOV5_SCRIPTS  # the one list (compat)
 BACKENDS = {'ONNX': ('onnxruntime',), 'OpenVINO': ('openvino',), 'TensorRT': ('tensorrt',),
             'CoreML': ('coremltools',), 'TensorFlow GraphDef': ('tensorflow',), 'TensorFlow Lite': ('tensorflow',),
             'TensorFlow SavedModel': ('tensorflow',), 'PaddlePaddle': ('paddle',), 'TorchScript': ()}
+RUNS_GRAPH_OPS = ('TensorFlow SavedModel', 'TensorFlow GraphDef')  # may hold file I/O ops, Keras Lambda code
 # --include FORMAT -> (python modules, programs) it needs; yolov5 would pip/apt-install them
 EXPORT_NEEDS = {'torchscript': ((), ()), 'onnx': (('onnx',), ()), 'openvino': (('openvino',), ('mo',)),
                 'engine': (('tensorrt',), ()), 'coreml': (('coremltools',), ()),
@@ -63,6 +64,10 @@ def check_weights(weights, require_pt=False) -> list:
         refuse_url(w, '--weights')
         w = str(resolve_weights(w, CheckpointError, "--weights '' trains from scratch" if require_pt else ''))
         fmt = exported_format(w)
+        if fmt in RUNS_GRAPH_OPS and not require_pt and os.environ.get(UNSAFE_ENV) != '1':
+            raise CheckpointError(f'{w}: a {fmt} can hold graph operations that read and write files (and Keras '
+                                  f'Lambda layers hold Python code), so yolo-attn does not run one; give the .pt or '
+                                  f'its ONNX/OpenVINO/TFLite export. Only for a file you trust: {UNSAFE_ENV}=1')
         if fmt is not None and not require_pt:
             missing = _missing(BACKENDS.get(fmt, ()))
             if missing:

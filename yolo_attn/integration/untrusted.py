@@ -7,8 +7,9 @@ Audit of yolov5 7.0.14 (every ``eval``, ``exec``, pickle load, ``torch.load``, `
   (models/common.py); ``models/tf.py`` ``eval``s module names and arguments from the model YAML
   stored in a checkpoint (TensorFlow exports); dataloaders.py ``eval``s a numeric ``--source``.
   Each of those modules gets ``restricted_eval`` as its ``eval``: Python literals, and names or
-  ``a.b`` attributes looked up in the caller's scope (what ``'Conv'``, ``'nc'`` or
-  ``'nn.Upsample'`` need); a call, an import or any other expression is refused and never runs.
+  ``a.b`` attributes looked up in the caller's scope that are data or classes (what ``'Conv'``,
+  ``'nc'`` or ``'nn.Upsample'`` need, never a function such as ``os.system``); a call, an import or
+  any other expression is refused and never runs.
   (``yolo.parse_model``'s ``eval``s are gone: ``install`` replaces the parser.)
 * pickles: label caches (``labels/*.cache``) are loaded with ``np.load(allow_pickle=True)``
   (dataloaders.py). That module's ``np.load`` never unpickles: a cache holding objects fails to
@@ -77,9 +78,12 @@ def restricted_eval(expr, globals_=None, locals_=None):
         frame = sys._getframe(1)
         scope = {**frame.f_globals, **frame.f_locals} if globals_ is None else {**globals_, **(locals_ or {})}
         try:
-            return _lookup(node, scope)
+            value = _lookup(node, scope)
         except ValueError:
-            pass
+            value = None
+        else:
+            if not callable(value) or isinstance(value, type):  # data or a class, never a function
+                return value
     shown = expr if len(expr) < 80 else expr[:77] + '...'
     raise UntrustedContent(f'refused to evaluate {shown!r} from a model or data file: only literals and names '
                            f'are read (nothing was run); a YOLOv5 ONNX export stores names as a dict literal')
