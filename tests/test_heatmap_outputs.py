@@ -82,9 +82,16 @@ def test_figure_flags_and_not_per_detection_warning_on_the_cli(ws, tmp_path):
     assert manifest['per_detection'] is False
     for d in manifest['images'][0]['detections']:
         assert cv2.imread(d['png']).shape[:2] == (3 * WS_IMGSZ, 3 * WS_IMGSZ)
-    help_ = run_cli('heatmap', '--help', cwd=tmp_path).stdout
-    assert 'eigencam (not per-detection' in ' '.join(help_.split())
-    bad = run_cli('heatmap', '--weights', ws / 'w.pt', '--source', source, '--alpha', '1.5', '--project',
-                  tmp_path / 'bad', cwd=tmp_path)
-    assert bad.returncode == 2 and 'Traceback' not in bad.stderr and '--alpha 1.5' in bad.stderr.splitlines()[-1]
+
+def test_help_and_bad_figure_flags(ws, tmp_path, capsys):
+    from yolo_attn.cli import main
+    with pytest.raises(SystemExit):
+        main(['heatmap', '--help'])
+    assert 'eigencam (not per-detection' in ' '.join(capsys.readouterr().out.split())
+    source = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
+    for flag, value in (('--alpha', '1.5'), ('--scale', '0')):
+        assert main(['heatmap', '--weights', str(ws / 'w.pt'), '--source', str(source), flag, value, '--project',
+                     str(tmp_path / 'bad')]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert f'{flag} {value}' in err[-1] and err[-1].startswith('yolo-attn heatmap: error:'), err
     assert not (tmp_path / 'bad').exists()
