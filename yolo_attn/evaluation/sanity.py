@@ -52,7 +52,6 @@ RAW_THRESHOLD = 0.5
 PARTIAL_THRESHOLD = 0.3
 PRIOR_ONLY = 0.9
 MIN_LEVEL = 5
-THRESHOLD = RAW_THRESHOLD  # the raw pass mark under its former name
 
 
 def randomized_copy(model, seed=0):
