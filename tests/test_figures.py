@@ -114,3 +114,23 @@ def test_names():
     assert [level_name(s) for s in (4, 8, 16, 32, 64)] == ['P2', 'P3', 'P4', 'P5', 'P6']
     assert output_stem('/a/clip.mp4', 0) == 'clip_000000' and output_stem('/a/clip.mp4', 12) == 'clip_000012'
     assert output_stem('/a/00001.jpg') == '00001'
+
+
+def test_overview_labels_keep_clear_of_each_other_and_of_other_boxes():
+    from yolo_attn.heatmaps.figures import _overlap
+    shape, size = (120, 160), (50, 14)
+    box, other = (40, 40, 80, 70), (40, 10, 80, 38)  # another object right above: its box takes that place
+    rect = place_label(box, size, shape, avoid=[other])
+    assert not _overlap(rect, box) and not _overlap(rect, other) and rect[1] >= 70  # below instead
+    crowded = [(0, 0, 160, 39), (0, 71, 160, 120), (0, 39, 39, 71), (81, 39, 160, 71)]
+    assert place_label(box, size, shape, avoid=crowded)[3] <= 40  # nowhere free: the first place that fits
+    image = np.full((200, 320, 3), 100, np.uint8)
+    image[0, 0] = 255
+    dets = [detection((40, 80, 80, 110), score=0.9, shape=(200, 320)),  # a circle right under a square
+            detection((40, 50, 80, 78), cls=1, name='square', score=0.8, shape=(200, 320))]
+    from yolo_attn.heatmaps.figures import overview
+    out = overview(image, dets, Style())
+    for det in dets:  # inside each box, apart from its border, nothing was drawn over the object
+        x1, y1, x2, y2 = (int(v) for v in det.box)
+        assert np.array_equal(out[y1 + 3:y2 - 2, x1 + 3:x2 - 2], image[y1 + 3:y2 - 2, x1 + 3:x2 - 2])
+    assert (out[111:140, 40:80] != 100).any() and (out[20:50, 40:80] != 100).any()  # below the circle, above the square

@@ -74,10 +74,12 @@ def line_width(shape, style: Style) -> int:
     return style.line_thickness or max(round(sum(shape) / 2 * 0.003), 2)
 
 
-def place_label(box, size, shape) -> tuple[int, int, int, int]:
+def place_label(box, size, shape, avoid=()) -> tuple[int, int, int, int]:
     """Where a label of ``size`` (w, h) goes for ``box`` (xyxy) in an image of ``shape``: the
     rectangle ``(x1, y1, x2, y2)``, outside the box where one fits (above, below, right, left, each
-    slid along the box's edge to stay in the image), else just inside the box's top edge."""
+    slid along the box's edge to stay in the image) -- the first such place that also covers none
+    of the ``avoid`` rectangles (other boxes, labels already drawn), else the first that fits --,
+    and just inside the box's top edge when no outside place fits."""
     bx1, by1, bx2, by2 = (int(round(float(v))) for v in box)
     h, w = shape[:2]
     tw, th = size
@@ -87,15 +89,20 @@ def place_label(box, size, shape) -> tuple[int, int, int, int]:
 
     x = slide(bx1, tw, w)
     y = slide(by1, th, h)
-    candidates = [(x, by1 - th), (x, by2 + 1), (bx2 + 1, y), (bx1 - tw - 1, y)]
-    for cx, cy in candidates:
-        if cx >= 0 and cy >= 0 and cx + tw <= w and cy + th <= h:
-            return cx, cy, cx + tw, cy + th
-    return x, y, x + tw, y + th
+    fits = [(cx, cy, cx + tw, cy + th) for cx, cy in [(x, by1 - th), (x, by2 + 1), (bx2 + 1, y), (bx1 - tw - 1, y)]
+            if cx >= 0 and cy >= 0 and cx + tw <= w and cy + th <= h]
+    free = [r for r in fits if not any(_overlap(r, a) for a in avoid)]
+    return (free or fits or [(x, y, x + tw, y + th)])[0]
 
 
-def draw_box(image: np.ndarray, box, label: str, color, style: Style, dashed=False) -> np.ndarray:
-    """The box (yolov5's ``Annotator``) and its label (``place_label``), drawn on ``image`` in place."""
+def _overlap(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def draw_box(image: np.ndarray, box, label: str, color, style: Style, dashed=False, avoid=(),
+             placed=None) -> np.ndarray:
+    """The box (yolov5's ``Annotator``) and its label (``place_label``, away from the ``avoid``
+    rectangles), drawn on ``image`` in place; the label's rectangle is appended to ``placed``."""
     from yolov5.utils.plots import Annotator
     lw = line_width(image.shape, style)
     if dashed:
@@ -105,7 +112,9 @@ def draw_box(image: np.ndarray, box, label: str, color, style: Style, dashed=Fal
     if label:
         tf = max(lw - 1, 1)
         (tw, th), _ = cv2.getTextSize(label, 0, fontScale=lw / 3, thickness=tf)
-        x1, y1, x2, y2 = place_label(box, (tw + 2, th + 6), image.shape)
+        x1, y1, x2, y2 = place_label(box, (tw + 2, th + 6), image.shape, avoid)
+        if placed is not None:
+            placed.append((x1, y1, x2, y2))
         cv2.rectangle(image, (x1, y1), (x2, y2), color, -1, cv2.LINE_AA)
         cv2.putText(image, label, (x1 + 1, y2 - 3), 0, lw / 3, (255, 255, 255), thickness=tf, lineType=cv2.LINE_AA)
     return image
@@ -142,9 +151,12 @@ def overview(image_bgr: np.ndarray, detections, style: Style = Style(), cam=None
     their maps, for a video frame)."""
     from yolov5.utils.plots import colors
     vis = heat(enlarge(image_bgr, style.scale), None if cam is None else enlarge(cam, style.scale), style)
-    for k, det in enumerate(detections):
-        draw_box(vis, scaled_box(det.box, style.scale), style.label(det.name, det.score, f'{k}: '),
-                 colors(det.cls, True), style)
+    boxes = [scaled_box(det.box, style.scale) for det in detections]
+    placed = []  # labels drawn so far: later labels keep clear of them and of the other boxes
+    for k, (det, box) in enumerate(zip(detections, boxes)):
+        others = [b for j, b in enumerate(boxes) if j != k]
+        draw_box(vis, box, style.label(det.name, det.score, f'{k}: '), colors(det.cls, True), style,
+                 avoid=others + placed, placed=placed)
     return vis
 
 
