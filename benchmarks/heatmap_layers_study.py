@@ -41,7 +41,7 @@ from yolo_attn.heatmaps.engine import HeatmapEngine, locate, nms_with_index
 from yolo_attn.heatmaps.layers import Plan, level_layers, roles, structure
 
 
-def candidates(model, methods):
+def candidates(model, methods, only=None):
     """(label, method, rule, per-level layer lists) for this model: roles, subsets and rules."""
     r, lv = roles(model), level_layers(model)
     s = structure(model)
@@ -64,7 +64,11 @@ def candidates(model, methods):
             out.append(('level + stride-4 stage', m, 'gmean', [sorted(set(p) | {p2[-1]}) for p in lv], False))
         if r['attention']:
             out.append(('attention', m, 'mean', [r['attention']] * nh, False))
-    return out
+    out.append((BOX, methods[0], '-', [[] for _ in lv], True))
+    return out if only is None else [c for c in out if f'{c[0]}/{c[2]}' in only]
+
+
+BOX = 'box (reference: 1 in the box, 0 outside)'
 
 
 def cell_spread(cam, stride_px) -> bool:
@@ -86,7 +90,7 @@ def study_model(weights, files, opt):
     name = Path(weights).stem if Path(weights).stem != 'best' else Path(weights).parents[2].name
     random = randomized_copy(model, seed=0)
     perturber = Perturber(model, opt.imgsz, opt.steps, 'blur', 8, 0.5, protocol='box')
-    cands = candidates(model, opt.methods)
+    cands = candidates(model, opt.methods, opt.only)
     union = sorted({i for c in cands for p in c[3] for i in p})
     nh = len(level_layers(model))
     plan = Plan('study', union, [union] * nh)
@@ -123,6 +127,13 @@ def study_model(weights, files, opt):
             det, boxes, where, trained, rand = per_method[m]
             maps, rmaps = [], []
             for k in range(len(det)):
+                if label == BOX:  # what a map that is exactly the box scores (no model in it)
+                    x1, y1, x2, y2 = (int(round(v)) for v in boxes[k])
+                    cam = np.zeros(im0.shape[:2], np.float32)
+                    cam[max(y1, 0):y2, max(x1, 0):x2] = 1
+                    maps.append(cam)
+                    rmaps.append(cam)
+                    continue
                 cols = [union.index(i) for i in per_level[where[k][0]]]
                 for src, dst in ((trained, maps), (rand, rmaps)):
                     cam = combine_layers(src[k][None, cols], rule, engines[m][0].cam)[0]
@@ -140,7 +151,7 @@ def study_model(weights, files, opt):
                                  insertion=c.insertion_auc if c else np.nan, rho=rho, partial=partial))
     times = {}
     for label, m, rule, per_level, full in cands:
-        if not full or not opt.time_images or f'{label}/{rule}' not in opt.curves:
+        if not full or not opt.time_images or f'{label}/{rule}' not in opt.curves or label == BOX:
             continue
         cplan = Plan(label, sorted({i for p in per_level for i in p}), per_level)
         eng = HeatmapEngine(model, m, layers=cplan, combine=rule, conf_thres=opt.conf_thres)
@@ -185,8 +196,9 @@ def main():
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
-    ap.add_argument('--curves', nargs='*', default=['detect/mean', 'backbone/mean', 'level (own + finer)/gmean'],
+    ap.add_argument('--curves', nargs='*', default=['detect/mean', 'backbone/mean', 'level (own + finer)/gmean', f'{BOX}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
+    ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')
     ap.add_argument('--threads', type=int, default=None)
     ap.add_argument('--csv', default=None, help='also write the per-detection rows here')
@@ -200,9 +212,9 @@ def main():
         r, t = study_model(w, files, opt)
         rows += r
         times.update(t)
-    if opt.csv:
-        import pandas as pd
-        pd.DataFrame(rows).to_csv(opt.csv, index=False, float_format='%.5g')
+        if opt.csv:  # after each model, so a long run's finished models are kept
+            import pandas as pd
+            pd.DataFrame(rows).to_csv(opt.csv, index=False, float_format='%.5g')
     print(f'\n{len(files)} images of {opt.data} {opt.split} at {opt.imgsz}, {opt.steps} deletion/insertion steps '
           f'(box protocol), torch {torch.__version__}, {torch.get_num_threads()} threads')
     print(table(rows, times))

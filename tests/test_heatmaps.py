@@ -195,7 +195,7 @@ def test_packed_backward_passes_give_the_same_maps(ws, method):
     x = torch.from_numpy(im)[None].float() / 255
     runs = {}
     for pack in (False, True):
-        engine = HeatmapEngine(model, method, conf_thres=0.05, max_det=300, pack=pack)
+        engine = HeatmapEngine(model, method, layers='detect', conf_thres=0.05, max_det=300, pack=pack)
         runs[pack] = (engine(x, [im0], ['a'])[0].detections, engine.backward_passes, engine.pack)
     (plain, n_plain, packed_plain), (packed, n_packed, packable) = runs[False], runs[True]
     assert packable and not packed_plain
@@ -214,3 +214,71 @@ def test_packing_is_off_where_gradients_are_not_local(ws):
     assert packable(model, model.model[-1].f)
     sppf = next(i for i, m in enumerate(model.model) if type(m).__name__ == 'SPPF')
     assert not packable(model, [sppf - 1]) and not HeatmapEngine(model, layers=[sppf - 1]).pack
+    assert not HeatmapEngine(model, layers='level').pack  # per-head-level layers: no shared window probe
+
+
+def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
+    """The default (``layers.DEFAULT``, ``combine.DEFAULT_RULE``): each layer's map is exactly
+    pytorch-grad-cam's for that layer and detection, and the heatmap is the combination rule applied
+    to exactly those maps, for detections of every head level."""
+    from yolov5.utils.segment.general import scale_image
+    from yolo_attn.heatmaps.combine import DEFAULT_RULE, combine_layers
+    from yolo_attn.heatmaps.engine import DEFAULT_METHOD, HeatmapEngine
+    from yolo_attn.heatmaps.layers import resolve
+    model = load_model(ws / 'w.pt')
+    plan = resolve(model)
+    _, im, im0, _, _ = next(iter(open_source(images(ws)[0], IMGSZ, int(model.stride.max()))))
+    x = torch.from_numpy(im)[None].float() / 255
+    engine = HeatmapEngine(model, conf_thres=0.05, max_det=300)
+    dets = engine(x, [im0], ['a'])[0].detections
+    picked = [next(d for d in dets if d.level == level) for level in range(len(plan.per_level))]
+    for d in picked:
+        ref = []
+        for layer in plan.for_level(d.level):
+            cam = METHODS[DEFAULT_METHOD](PredictionsOnly(model), [model.model[layer]])
+            cam.compute_input_gradient = True
+            ref.append(cam(x, targets=[ScoreTarget(d.index, d.cls)])[0])
+            cam.activations_and_grads.release()
+        ours = {}
+        pred, raw, acts = engine.forward(x)
+        det = torch.zeros(1, 6)
+        det[0, 5] = d.cls
+        for ks, layers, maps in engine.layer_maps(raw, acts, 0, det, torch.tensor([d.index]), x.shape[2:],
+                                                  [(d.level, d.anchor, d.cell)]):
+            ours = dict(zip(layers, maps[0]))
+        assert list(ours) == plan.for_level(d.level)
+        for layer, r in zip(ours, ref):
+            np.testing.assert_allclose(ours[layer], r, atol=1e-5, rtol=0)  # each layer: grad-cam's own map
+        combined = combine_layers(np.stack(ref)[None], DEFAULT_RULE, engine.cams_by_layers[tuple(ours)])[0]
+        np.testing.assert_allclose(d.map, scale_image(x.shape[2:], combined, im0.shape)[..., 0], atol=1e-5, rtol=0)
+
+
+def test_combination_rules_on_constructed_maps():
+    """``mean`` is pytorch-grad-cam's aggregation; ``gmean`` keeps only what every layer finds salient:
+    a coarse layer's halo around the object is cut by the fine layer, a fine-layer response off the
+    coarse layer's object is vetoed; with one layer it is that layer's map."""
+    from pytorch_grad_cam import GradCAMElementWise
+    from yolo_attn.heatmaps.combine import RULES, combine_layers
+    yy, xx = np.mgrid[0:64, 0:64]
+    fine = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 30.0)  # the object
+    fine[5:9, 5:9] = 0.9  # a fine-layer response elsewhere
+    coarse = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 400.0)  # wide halo around the object
+    maps = np.stack([fine, coarse])[None].astype(np.float32)
+    cam = GradCAMElementWise(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)), [])
+    mean = combine_layers(maps, 'mean', cam)[0]
+    np.testing.assert_allclose(mean, cam.aggregate_multi_layers([maps[:, :1], maps[:, 1:]])[0], atol=0)
+    gmean = combine_layers(maps, 'gmean')[0]
+    expected = np.sqrt(fine * coarse)
+    np.testing.assert_allclose(gmean, (expected - expected.min()) / (expected.max() - expected.min() + 1e-7),
+                               atol=1e-6)
+    box = (slice(26, 39), slice(26, 39))
+    share = lambda m: m[box].sum() / m.sum()
+    assert share(gmean) > share(mean) + 0.1  # the halo is cut
+    assert gmean[6, 6] < 0.25 < mean[6, 6]  # the off-object fine response is vetoed
+    one = combine_layers(maps[:, :1], 'gmean')[0]
+    np.testing.assert_allclose(one, (fine - fine.min()) / (fine.max() - fine.min() + 1e-7), atol=1e-6)
+    silent = np.stack([fine, np.zeros_like(coarse)])[None].astype(np.float32)  # no gradient reached layer 2
+    np.testing.assert_allclose(combine_layers(silent, 'gmean')[0], one, atol=1e-6)  # left out, not a zero product
+    assert set(RULES) == {'mean', 'gmean'}
+    with pytest.raises(ValueError, match='unknown layer combination'):
+        combine_layers(maps, 'median')

@@ -18,6 +18,7 @@ import cv2
 import torch
 
 from ..errors import UserError
+from .combine import DEFAULT_RULE
 from .engine import DEFAULT_METHOD, HeatmapEngine, ImageResult
 
 
@@ -83,8 +84,10 @@ def frame_total(dataset) -> int:
 
 def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
             iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
-            vid_stride=1, renorm_in_box=False, progress=False, on_skip=None) -> Iterator[ImageResult]:
-    """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``)."""
+            vid_stride=1, renorm_in_box=False, progress=False, on_skip=None,
+            combine=DEFAULT_RULE) -> Iterator[ImageResult]:
+    """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``);
+    ``combine``: how a detection's layer maps are combined (``combine.py``)."""
     from tqdm import tqdm
     from yolov5.utils.general import check_img_size
     if isinstance(model, (str, Path)):
@@ -92,7 +95,7 @@ def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', lay
     stride = int(model.stride.max())
     imgsz = check_img_size(imgsz, s=stride)
     engine = HeatmapEngine(model, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms, max_det,
-                           renorm=renorm_in_box)
+                           renorm=renorm_in_box, combine=combine)
     dataset = open_source(source, imgsz, stride, vid_stride, on_skip)
     bar = tqdm(total=frame_total(dataset) if progress else None, desc='heatmaps', unit='image',
                disable=not progress)  # per image or video frame

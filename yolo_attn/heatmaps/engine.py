@@ -2,9 +2,9 @@
 
 The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instance maps):
 
-1. forward a letterboxed batch once, with hooks keeping the target layers' activations (by
-   default the inputs of ``Detect``, so detections of every head — stride 8 included — depend on
-   at least one of them);
+1. forward a letterboxed batch once, with hooks keeping the target layers' activations (``--layers``
+   roles or indices, resolved for the model by ``layers.py``; by default ``level``: for each head
+   level the backbone stage outputs at its stride and the next finer one);
 2. yolov5's ``non_max_suppression`` with each raw prediction's row index carried through it as
    two extra "mask" columns ``[index, 1]`` (NMS multiplies mask columns by objectness, so the index
    is their ratio): every kept detection knows its head level, anchor and grid cell;
@@ -13,10 +13,11 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
    Detections whose gradient windows are disjoint share one backward (``packing``: exact, the
    sparse-Jacobian column compression of Curtis, Powell and Reid); one backward's buffers live at a
    time, so memory does not grow with the number of detections;
-4. the method's weighting, ReLU, upsampling and multi-layer aggregation are pytorch-grad-cam's own
-   (``compute_cam_per_layer`` + ``aggregate_multi_layers``: each layer's map min-max normalised
-   and resized to the input, the layers averaged, normalised again), fed with our activations and
-   gradients instead of running its own forward/backward per target;
+4. the method's weighting, ReLU and upsampling are pytorch-grad-cam's own (``compute_cam_per_layer``:
+   each layer's map min-max normalised and resized to the input), fed with our activations and
+   gradients instead of running its own forward/backward per target; the layers a detection's head
+   level uses are combined by ``combine.py`` (default: their geometric mean; ``mean`` is
+   pytorch-grad-cam's ``aggregate_multi_layers``);
 5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
    boxes with yolov5's ``scale_boxes``, exactly as detect.py does.
 """

@@ -34,7 +34,7 @@ import torch
 from ..errors import UserError
 
 ROLES = ('backbone', 'neck', 'detect', 'attention', 'level')
-DEFAULT = 'detect'  # chosen by measurement: benchmarks/heatmap_layers_study.py, README "Which layers"
+DEFAULT = 'level'  # chosen by measurement: benchmarks/heatmap_layers_study.py, README "Which layers"
 SPP_TYPES = ('SPP', 'SPPF')
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
