@@ -138,12 +138,13 @@ def scaled_box(box, factor: float, offset=(0, 0)) -> list[float]:
             (float(box[2]) - ox) * factor, (float(box[3]) - oy) * factor]
 
 
-def overlay(image_bgr: np.ndarray, det, style: Style = Style()) -> np.ndarray:
-    """One detection: its map over the image (enlarged by ``style.scale`` first), its box and label."""
+def overlay(image_bgr: np.ndarray, det, style: Style = Style(), others=()) -> np.ndarray:
+    """One detection: its map over the image (enlarged by ``style.scale`` first), its box and label
+    (kept clear of the ``others`` boxes -- the image's other detections -- where it can be)."""
     from yolov5.utils.plots import colors
     vis = heat(enlarge(image_bgr, style.scale), enlarge(det.map, style.scale), style)
     return draw_box(vis, scaled_box(det.box, style.scale), style.label(det.name, det.score), colors(det.cls, True),
-                    style)
+                    style, avoid=[scaled_box(b, style.scale) for b in others])
 
 
 def overview(image_bgr: np.ndarray, detections, style: Style = Style(), cam=None) -> np.ndarray:

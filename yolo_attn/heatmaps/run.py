@@ -93,7 +93,8 @@ def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_ME
                         'head_level': levels[det.level], 'anchor': det.anchor, 'cell': list(det.cell),
                         'raw_index': det.index, 'target': target, 'method': method,
                         'layers': plan.for_level(det.level),
-                        'png': write(png, overlay(image.image, det, style)),
+                        'png': write(png, overlay(image.image, det, style,
+                                                  [d.box for d in image.detections if d is not det])),
                         'energy_in_box': round(det.energy_in_box, 6), 'constant_map': det.constant}
                 if save_maps:
                     save_npy(png.with_suffix('.npy'), det.map.astype(np.float32))
