@@ -10,7 +10,8 @@ Audit of yolov5 7.0.14 (every ``eval``, ``exec``, pickle load, ``torch.load``, `
   ``a.b`` attributes looked up in the caller's scope that are data or classes (what ``'Conv'``,
   ``'nc'`` or ``'nn.Upsample'`` need, never a function such as ``os.system``); a call, an import or
   any other expression is refused and never runs.
-  (``yolo.parse_model``'s ``eval``s are gone: ``install`` replaces the parser.)
+  (``yolo.parse_model``'s ``eval``s are gone: ``install`` replaces the parser; the original stays
+  reachable only as the reference the stock-equivalence test compares against.)
 * pickles: label caches (``labels/*.cache``) are loaded with ``np.load(allow_pickle=True)``
   (dataloaders.py). That module's ``np.load`` never unpickles: a cache holding objects fails to
   load and yolov5 rebuilds it from the label files (``cache_labels``), as for a stale cache.
@@ -40,7 +41,7 @@ import sys
 
 from ..errors import UserError
 
-EVAL_MODULES = ('yolov5.models.common', 'yolov5.models.yolo', 'yolov5.utils.dataloaders')
+EVAL_MODULES = ('yolov5.models.common', 'yolov5.utils.dataloaders')  # yolo.py's evals: its parse_model, replaced
 INSTALLING = re.compile(r'\b(apt-get|apt-key|apt|curl|wget|sudo|pip3?|conda|brew)\b')
 
 
