@@ -114,6 +114,8 @@ def test_no_import_cycle_in_the_package():
     ('yolo_attn.config', 'yolo_attn.cli'),
     ('yolo_attn.heatmaps', 'yolo_attn.evaluation'),  # the engine does not know how it is scored
     ('yolo_attn.evaluation.metrics', 'yolo_attn.heatmaps'),  # metrics take maps (captum's rule)
+    ('yolo_attn.evaluation.compare', 'yolo_attn.evaluation.evaluate'),  # two commands, shared code in options
+    ('yolo_attn.mapstats', 'yolo_attn.heatmaps'),
 ])
 def test_dependencies_point_one_way(low, high):
     """Nothing in ``low`` (a module or a package) imports anything in ``high``."""
@@ -122,3 +124,19 @@ def test_dependencies_point_one_way(low, high):
     wrong = sorted((s, t) for s in sources for t in graph[s]
                    if (t == high or t.startswith(high + '.')) and not (t == low or t.startswith(low + '.')))
     assert not wrong, f'{low} must not import {high}: ' + ', '.join(f'{s} -> {t}' for s, t in wrong)
+
+
+def test_nms_keeps_the_row_index_of_a_float16_prediction():
+    """The NMS index is carried in float32 at least: exact for every row of yolov5s at 640 in float16."""
+    import torch
+
+    from yolo_attn.heatmaps.engine import nms_with_index
+    n = 25200
+    pred = torch.zeros(1, n, 85, dtype=torch.float16)
+    rows = torch.tensor([3, 2049, 19999, 25199])
+    for k, r in enumerate(rows):
+        pred[0, r, :4] = torch.tensor([100. * k + 50, 50., 20., 20.])  # disjoint boxes, kept by NMS
+        pred[0, r, 4] = 0.9 - 0.1 * k  # objectness
+        pred[0, r, 5] = 0.9
+    (det, index), = nms_with_index(pred, 0.25, 0.45, None, False, 300)
+    assert sorted(index.tolist()) == rows.tolist()

@@ -27,16 +27,16 @@ def pretrained_weights() -> Path:
 def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     """Run the demo into a new ``project/name*`` folder; return its summary (also saved as JSON)."""
     import yolov5.val as val
-    from yolov5.utils.general import increment_path
 
-    from .integration.scripts import check_weights, run_script
     from .data.shapes import generate_shapes
+    from .guards.paths import claim_run_dir
+    from .integration.scripts import check_weights, run_script
 
     s = {**DEMO, **overrides}
     weights = pretrained_weights() if s['weights'] == 'pretrained' else s['weights']
     if weights:
         check_weights(weights)  # a bad --weights is one line before anything is generated
-    out = increment_path(Path(project) / name)
+    out = claim_run_dir(project, name)  # the one run-folder rule: a new exp, exp2, ... claimed atomically
     t0 = time.time()
     data = generate_shapes(out / 'shapes', n_train=s['n_train'], n_val=s['n_val'], imgsz=s['imgsz'], seed=s['seed'])
     t_data = time.time()

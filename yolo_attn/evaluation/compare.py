@@ -35,7 +35,7 @@ from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import add_figure_arguments, figure_style, new_run_dir, write
 from . import options, report
-from .evaluate import explain_each
+from .options import explain_each  # shared with heatmap-eval (compare does not import evaluate)
 from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
 from .perturb import BOX_MULTIPLE, Perturber

@@ -25,13 +25,14 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..heatmaps.api import explain, load_model
+from ..heatmaps.api import load_model
 from ..heatmaps.engine import DEFAULT_METHOD
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import new_run_dir
 from . import options, report
+from .options import explain_each
 from .matching import greedy_match, read_labels, require_labels
 from .metrics import energy_pointing_game, pointing_game
 from .perturb import BOX_MULTIPLE, Perturber
@@ -76,17 +77,6 @@ def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) 
     row.update({f'deletion_{k}': v for k, v in enumerate(curves.deletion)})
     row.update({f'insertion_{k}': v for k, v in enumerate(curves.insertion)})
     return row
-
-
-def explain_each(model, files, method, opts):
-    """``explain()`` image by image (it takes one source; a .txt list would split paths at spaces)."""
-    from ..guards.images import NoReadableImage
-    for f in files:
-        try:
-            yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'],
-                               opts['conf_thres'], opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
-        except NoReadableImage:  # an unreadable image: skipped, with the loader's one warning line
-            continue
 
 
 def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, dict, dict]:

@@ -1,7 +1,7 @@
 """Localisation and faithfulness numbers for one saliency map and one box (pure numpy).
 
 A map is a 2-D array at original image size (what ``Detection.map`` holds); a box is xyxy in the
-same pixels, rounded to whole pixels the way ``heatmaps.engine.energy_in_box`` rounds it: pixel
+same pixels, rounded to whole pixels the way ``mapstats.energy_in_box`` rounds it: pixel
 column ``x`` is inside when ``round(x1) <= x < round(x2)`` (the same for rows).
 
 * **Pointing game** (Zhang et al., ECCV 2016): a hit when the map's maximum lies in the box. The
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..heatmaps.engine import CONSTANT_EPS, energy_in_box
+from ..mapstats import CONSTANT_EPS, energy_in_box  # shared with the engine, below both
 
 
 def box_pixels(box, shape) -> tuple[int, int, int, int]:

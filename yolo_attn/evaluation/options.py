@@ -70,3 +70,15 @@ def kwargs_from(args, run) -> dict:
         raise UserError(f"--box-multiple {kwargs['box_multiple']}: must be a positive number of box areas")
     kwargs['device'] = select_device(kwargs['device'])
     return kwargs
+
+
+def explain_each(model, files, method, opts):
+    """``explain()`` image by image (it takes one source; a .txt list would split paths at spaces)."""
+    from ..guards.images import NoReadableImage
+    from ..heatmaps.api import explain
+    for f in files:
+        try:
+            yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'],
+                               opts['conf_thres'], opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
+        except NoReadableImage:  # an unreadable image: skipped, with the loader's one warning line
+            continue

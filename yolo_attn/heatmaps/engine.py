@@ -38,12 +38,12 @@ from .combine import DEFAULT_RULE, RULES, combine_layers
 from .layers import resolve as resolve_layers
 from .packing import Windows, gradients_to, pack, packable
 from .targets import TARGETS, head_row
+from ..mapstats import CONSTANT_EPS, energy_in_box  # noqa: F401  (also importable from here)
 
 METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
            'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
            'eigengradcam': EigenGradCAM}
 DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
-CONSTANT_EPS = 1e-6
 
 
 @dataclass
@@ -76,8 +76,11 @@ def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
     """yolov5's NMS, plus the raw row index of every kept detection."""
     from yolov5.utils.general import non_max_suppression
     b, n, _ = pred.shape
-    idx = torch.arange(n, dtype=pred.dtype, device=pred.device).expand(b, n)[..., None]
-    carried = torch.cat((pred.detach(), idx, torch.ones_like(idx)), -1)
+    # carried in at least float32: float16 holds whole numbers exactly only up to 2048, and NMS
+    # multiplies the index by objectness before we divide it back (yolov5s at 640 has 25,200 rows)
+    dtype = torch.promote_types(pred.dtype, torch.float32)
+    idx = torch.arange(n, dtype=dtype, device=pred.device).expand(b, n)[..., None]
+    carried = torch.cat((pred.detach().to(dtype), idx, torch.ones_like(idx)), -1)
     out = non_max_suppression(carried, conf_thres, iou_thres, classes, agnostic, max_det=max_det, nm=2)
     return [(o[:, :6], torch.round(o[:, 6] / o[:, 7]).long()) for o in out]
 
@@ -100,13 +103,6 @@ def renorm_in_box(cam: np.ndarray, box) -> np.ndarray:
     if x2 > x1 and y2 > y1:
         out[y1:y2, x1:x2] = scale_cam_image(cam[None, y1:y2, x1:x2])[0]
     return out
-
-
-def energy_in_box(cam: np.ndarray, box) -> float:
-    total = float(cam.sum(dtype=np.float64))
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    inside = float(cam[max(y1, 0):y2, max(x1, 0):x2].sum(dtype=np.float64))
-    return min(inside / total, 1.0) if total > 0 else 0.0
 
 
 def _keep(store: dict, index: int, first: bool, module, inputs, output):
