@@ -233,3 +233,18 @@ def test_txt_image_list_resolves_as_yolov5_does(tmp_path):
     (tmp_path / 'lists' / 'val.txt').write_text('./a.jpg\nimages/b.png\n/abs/c.jpg\nnotes.md\n\n')
     got = split_images({'path': str(tmp_path), 'val': 'lists/val.txt'}, 'val')
     assert got == [tmp_path / 'lists' / 'a.jpg', Path('images/b.png'), Path('/abs/c.jpg')]
+
+
+def test_python_run_functions_require_their_inputs():
+    """``run(**kwargs)`` mirrors the CLI, where --weights/--source/--data are required: no default
+    that names a file which does not exist offline (yolov5's 'yolov5s.pt', 'data/images')."""
+    import inspect
+
+    from yolo_attn.evaluation import compare, evaluate
+    from yolo_attn.heatmaps import run as heatmap_run
+    for fn, required in ((heatmap_run, ('weights', 'source')), (evaluate.run, ('weights', 'data')),
+                         (compare.run, ('weights', 'source'))):
+        params = inspect.signature(fn).parameters
+        assert all(params[p].default is inspect.Parameter.empty for p in required), fn.__module__
+    with pytest.raises(TypeError, match='source'):
+        heatmap_run(weights='x.pt')

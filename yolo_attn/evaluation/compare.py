@@ -132,7 +132,7 @@ def object_row(result, k, label, weights, det, ref, levels, plan, curve, png) ->
             'insertion_auc': curve.insertion_auc if curve else float('nan')}
 
 
-def run(weights=(), source='data/images', imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
+def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
         conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
         protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, context=1.0, full_image=False,
         line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,

@@ -112,7 +112,7 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
     return rows, checks, counts
 
 
-def run(weights='yolov5s.pt', data='data/shapes.yaml', split='val', imgsz=640, method=DEFAULT_METHOD, target='score',
+def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='score',
         layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
         protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, sanity=True, sanity_threshold=RAW_THRESHOLD,
         sanity_partial_threshold=PARTIAL_THRESHOLD, sanity_max=100, device='cpu', project='runs/heatmap-eval',

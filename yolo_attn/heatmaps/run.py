@@ -49,7 +49,7 @@ def write(path: Path, image) -> str:
     return str(path)
 
 
-def run(weights='yolov5s.pt', source='data/images', imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
+def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
         conf_thres=0.25, iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
         vid_stride=1, renorm_in_box=False, save_maps=False, project='runs/heatmap', name='exp', exist_ok=False,
         line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
