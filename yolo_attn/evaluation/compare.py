@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..heatmaps.api import load_model, open_source
-from ..heatmaps.engine import DEFAULT_METHOD
+from ..heatmaps.engine import DEFAULT_METHOD, class_names
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
@@ -55,7 +55,7 @@ def model_labels(weights) -> list[str]:
 
 
 def check_same_classes(models, weights) -> None:
-    names = [list((m.names if isinstance(m.names, dict) else dict(enumerate(m.names))).values()) for m in models]
+    names = [list(class_names(m).values()) for m in models]
     for w, n in zip(weights[1:], names[1:]):
         if n != names[0]:
             show = lambda v: f"{len(v)} classes ({', '.join(map(str, v[:4]))}{', …' if len(v) > 4 else ''})"

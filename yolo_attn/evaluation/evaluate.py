@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..heatmaps.api import load_model
-from ..heatmaps.engine import DEFAULT_METHOD
+from ..heatmaps.engine import DEFAULT_METHOD, class_names
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
@@ -56,7 +56,7 @@ def split_with_labels(data, split: str, max_images=None) -> tuple[dict, list]:
 
 
 def check_classes(model, data_names: dict, data) -> None:
-    names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    names = class_names(model)
     if len(names) != len(data_names):
         raise UserError(f'the weights have {len(names)} classes but {data} has {len(data_names)}: evaluate a model on '
                         'the data it was trained for')

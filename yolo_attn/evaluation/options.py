@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import UserError
 from ..heatmaps.engine import DEFAULT_METHOD, METHODS
-from ..heatmaps.run import LAYERS_HELP
+from ..heatmaps.run import LAYERS_HELP, kwargs_for
 from ..heatmaps.targets import TARGETS
 from .perturb import BASELINES, BOX_MULTIPLE, PROTOCOLS
 
@@ -59,16 +59,12 @@ def add_common(p: argparse.ArgumentParser, project: str) -> None:
 def kwargs_from(args, run) -> dict:
     """The ``run(**kwargs)`` arguments of a parsed command line (the flags ``run`` takes; global
     options such as ``--import`` are the CLI's)."""
-    import inspect
-    from yolov5.utils.torch_utils import select_device
-    takes = inspect.signature(run).parameters
-    kwargs = {k: v for k, v in vars(args).items() if k in takes}
+    kwargs = kwargs_for(run, args)
     kwargs['layers'] = layers(kwargs.get('layers'))
     if kwargs.get('steps', 1) < 0 or kwargs.get('batch', 1) < 1 or (kwargs.get('max_images') or 1) < 1:
         raise UserError('--steps must be >= 0 (>= 1 for heatmap-eval), --batch and --max-images >= 1')
     if not kwargs.get('box_multiple', 1) > 0:
         raise UserError(f"--box-multiple {kwargs['box_multiple']}: must be a positive number of box areas")
-    kwargs['device'] = select_device(kwargs['device'])
     return kwargs
 
 

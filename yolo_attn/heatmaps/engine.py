@@ -16,8 +16,8 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
 4. the method's weighting, ReLU and upsampling are pytorch-grad-cam's own (``compute_cam_per_layer``:
    each layer's map min-max normalised and resized to the input), fed with our activations and
    gradients instead of running its own forward/backward per target; the layers a detection's head
-   level uses are combined by ``combine.py`` (default: their geometric mean; ``mean`` is
-   pytorch-grad-cam's ``aggregate_multi_layers``);
+   level uses are combined by ``combine.py`` (default ``mean``: pytorch-grad-cam's
+   ``aggregate_multi_layers``; ``gmean``: their geometric mean);
 5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
    boxes with yolov5's ``scale_boxes``, exactly as detect.py does.
 """
@@ -44,6 +44,11 @@ METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCA
            'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
            'eigengradcam': EigenGradCAM}
 DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
+
+
+def class_names(model) -> dict[int, str]:
+    """The model's class names as ``{id: name}`` (yolov5 stores a dict or, in older checkpoints, a list)."""
+    return model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
 
 
 @dataclass
@@ -145,7 +150,7 @@ class HeatmapEngine:
             cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
             self.cams_by_layers[subset] = cam
         self.cam = next(iter(self.cams_by_layers.values()))
-        self.names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+        self.names = class_names(model)
 
     def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
         """``im``: letterboxed float batch (B, 3, H, W) in [0, 1]; ``im0s``: original BGR images."""

@@ -223,11 +223,19 @@ def add_figure_arguments(p: argparse.ArgumentParser) -> None:
                         'enlarging, so they stay thin and readable')
 
 
-def run_from_args(args) -> int:
+def kwargs_for(run_fn, args) -> dict:
+    """The ``run_fn(**kwargs)`` arguments of a parsed command line: the flags ``run_fn`` takes
+    (global options such as ``--import`` are the CLI's), ``--device`` through yolov5's
+    ``select_device``. Shared by heatmap, heatmap-eval and heatmap-compare."""
     import inspect
-    takes = inspect.signature(run).parameters  # the flags run() takes; global options are the CLI's
-    kwargs = {k: v for k, v in vars(args).items() if k in takes}
+
     from yolov5.utils.torch_utils import select_device
+    takes = inspect.signature(run_fn).parameters
+    kwargs = {k: v for k, v in vars(args).items() if k in takes}
     kwargs['device'] = select_device(kwargs['device'])
-    run(**kwargs)
+    return kwargs
+
+
+def run_from_args(args) -> int:
+    run(**kwargs_for(run, args))
     return 0
