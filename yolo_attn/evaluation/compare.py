@@ -35,6 +35,7 @@ from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import add_figure_arguments, figure_style, new_run_dir, write
 from . import options, report
+from . import shard as sharded
 from .options import explain_each  # shared with heatmap-eval (compare does not import evaluate)
 from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
@@ -138,6 +139,7 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
         line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
         device='cpu', project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
     """Compare the heatmaps of two or more models on the same images; write panels and tables."""
+    device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     weights = [str(w) for w in weights]
     if len(weights) < 2:
         raise UserError('--weights: give two or more checkpoints to compare (A.pt B.pt …)')
@@ -158,12 +160,13 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
         print(f'{label}: layers {plan.describe()}')
     perturbers = [Perturber(m, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
                             box_multiple=box_multiple) for m in models] if steps else []
-    save_dir = new_run_dir(project, name, exist_ok)
+    save_dir = sharded.shard.run_dir(new_run_dir, project, name, exist_ok)  # torchrun: made by rank 0
     opts = dict(imgsz=imgsz, target=target, layers=layers, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det,
                 device=device)
-    streams = [explain_each(m, files, method, opts) for m in models]
+    mine = sharded.shard.share(files)  # torchrun: this rank's images (all of them in one process)
+    streams = [explain_each(m, mine, method, opts) for m in models]
     rows, objects, missed = [], 0, 0
-    for results in tqdm(zip(*streams), total=len(files), desc='heatmap-compare', unit='image'):
+    for results in tqdm(zip(*streams), total=len(mine), desc='heatmap-compare', unit='image'):
         groups = group_objects([r.detections for r in results], match_iou)
         curves = [dict(zip([k for k, g in enumerate(groups) if g[j] is not None],
                            p.curves(results[0].image, [(g[j].map, g[j].cls, g[j].box) for g in groups
@@ -179,6 +182,9 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
             missed += any(d is None for d in group)
             rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j], plans[j],
                                 curves[j].get(k) if curves else None, png) for j, det in enumerate(group)]
+    rows, objects, missed = sharded.compare(rows, objects, missed)
+    if not sharded.shard.is_main():  # another torchrun rank: its panels are written, its rows are rank 0's
+        return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed}
     common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}
     metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label and
                                                                    (r['image'], r['object']) in common]),

@@ -32,6 +32,7 @@ from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import new_run_dir
 from . import options, report
+from . import shard as sharded
 from .options import explain_each
 from .matching import greedy_match, read_labels, require_labels
 from .metrics import energy_pointing_game, pointing_game
@@ -118,6 +119,7 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
         sanity_partial_threshold=PARTIAL_THRESHOLD, sanity_max=100, device='cpu', project='runs/heatmap-eval',
         name='exp', exist_ok=False) -> dict:
     """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
+    device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     methods = options.methods(method)
     if steps < 1:
         raise UserError('--steps must be at least 1 (deletion and insertion need a start and an end)')
@@ -127,13 +129,14 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
     plan = resolve_layers(model, options.layers(layers))  # refused here, before any folder is made
     perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
                           box_multiple=box_multiple)
-    save_dir = new_run_dir(project, name, exist_ok)
+    save_dir = new_run_dir(project, name, exist_ok) if sharded.shard.is_main() else None  # torchrun: rank 0 writes
     print(f'layers: {plan.describe()}')
     opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
     rows, checked, curves, counts, seconds, per_image = [], [], {}, {}, [], []
     for m in methods:
-        method_rows, checks, counts = evaluate_method(model, images, m, perturber, opts, sanity_max if sanity else 0)
+        method_rows, checks, counts = sharded.evaluate(evaluate_method, model, images, m, perturber, opts,
+                                                            sanity_max if sanity else 0)
         seconds += counts['curve_seconds']
         per_image += counts['curve_detections']
         rows += method_rows
@@ -142,6 +145,8 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
         if sanity:
             checked += verdicts(m, checks['rhos'], checks['levels'], checks['constant'], sanity_threshold,
                                 sanity_partial_threshold)
+    if save_dir is None:  # another torchrun rank: its share is in rank 0's rows
+        return {'save_dir': None, 'matched': len(rows)}
     summary = report.summarize(rows)
     for s in summary:
         s['per_detection'] = per_detection(s['method'])

@@ -32,6 +32,7 @@ from .figures import COLORMAPS, Style, enlarge, heat, overlay, overview
 from .methods import NOT_PER_DETECTION, methods_help, per_detection
 from .naming import level_names, output_stem
 from .targets import TARGETS
+from . import shard
 
 LOGGER = logging.getLogger('yolov5')
 LAYERS_HELP = (f"layer indices and/or roles ({', '.join(ROLES)}), combined with + or , (e.g. backbone+detect, "
@@ -55,6 +56,8 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
         line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
         attention_maps=False, save_video=False):
     """Write heatmaps for every detection of every image; return the manifest dict."""
+    if shard.active():  # under torchrun: each rank its share of the images, merged by rank 0
+        return shard.heatmap(run, dict(locals()), new_run_dir, save_manifest)
     style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
     model = load_model(weights, device)
     if not per_detection(method):

@@ -70,8 +70,7 @@ def init() -> None:
 
 def device(dev):
     """The device of this rank: a CUDA device becomes ``cuda:LOCAL_RANK`` under torchrun (the CPU stays)."""
-    dev = torch.device(dev)
-    if world_size() == 1 or dev.type != 'cuda':
+    if world_size() == 1 or torch.device(dev).type != 'cuda':
         return dev
     return torch.device('cuda', int(os.getenv('LOCAL_RANK', 0)) % max(torch.cuda.device_count(), 1))
 
