@@ -3,6 +3,8 @@
 This is the lowest module of the package (it imports nothing from it): every layer raises these.
 """
 
+import numbers
+
 
 class UserError(Exception):
     """Bad input from the user (a file, a flag, a YAML row); the message says what and where."""
@@ -13,10 +15,11 @@ class ModelConfigError(UserError, ValueError):
 
 
 def is_int(x) -> bool:
-    """A whole number as YAML and JSON give it: ``int`` but not ``bool`` (``True`` is an ``int`` in Python)."""
-    return isinstance(x, int) and not isinstance(x, bool)
+    """A whole number (``int``, numpy integers), not a ``bool`` (``True`` is an ``int`` in Python).
+    The one strict-integer check of the package: YAML rows, block arguments, generator settings."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def is_number(x) -> bool:
-    """An ``int`` or ``float`` that is not a ``bool``."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A real number (``int``, ``float``, numpy scalars), not a ``bool``."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)

@@ -1,5 +1,7 @@
 """Hidden width of the squeeze-excite style MLPs shared by SE and CBAM."""
 
+from ..errors import is_int
+
 MIN_HIDDEN = 8
 
 
@@ -12,7 +14,7 @@ def hidden_width(channels: int, reduction: int) -> int:
     (``[-1, 1, CBAM, [1024]]`` copied from a hand-edited fork), so it is an error, not a clamp.
     (The papers' default r = 16 therefore needs C >= 16; YOLOv5 stages have at least 64.)
     """
-    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
+    if not is_int(reduction) or reduction < 1:
         raise ValueError(f'reduction must be a positive integer, got {reduction!r}')
     if reduction > channels:
         raise ValueError(f'reduction {reduction} on {channels} channels leaves no hidden units '

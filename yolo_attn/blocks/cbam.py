@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import register_block
+from ..errors import is_int
 from ._width import hidden_width
 
 
@@ -29,7 +30,7 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, k: int = 7):
         super().__init__()
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+        if not is_int(k) or k < 1 or k % 2 == 0:
             raise ValueError(f'spatial kernel k must be a positive odd integer (shape-preserving), got {k!r}')
         self.conv = nn.Conv2d(2, 1, k, padding=k // 2, bias=False)
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import register_block
+from ..errors import is_int
 from ._width import MIN_HIDDEN
 
 
@@ -29,7 +30,7 @@ class CoordAtt(nn.Module):
 
     def __init__(self, c1: int, r: int = 32):
         super().__init__()
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        if not is_int(r) or r < 1:
             raise ValueError(f'reduction must be a positive integer, got {r!r}')
         hidden = max(MIN_HIDDEN, c1 // r)
         self.conv1 = nn.Conv2d(c1, hidden, 1, bias=False)

@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ..errors import is_int, is_number
 from ..registry import register_block
 
 
@@ -17,9 +18,9 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
     ``2 * floor(t / 2) + 1``. With gamma=2, b=1: C = 8..127 -> 3, 128..2047 -> 5, 2048..8191 -> 7;
     below C = 8 the formula gives k = 1 (timm's ``EcaModule`` clamps it to 3).
     """
-    if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma > 0):
+    if not (is_number(gamma) and gamma > 0):
         raise ValueError(f'ECA gamma must be a positive number, got {gamma!r}')
-    if isinstance(b, bool) or not isinstance(b, (int, float)):
+    if not is_number(b):
         raise ValueError(f'ECA b must be a number, got {b!r}')
     t = (math.log2(channels) + b) / gamma
     if t < 0:
@@ -41,7 +42,7 @@ class ECA(nn.Module):
         super().__init__()
         if k is None:
             k = eca_kernel_size(c1, gamma, b)
-        elif isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+        elif not is_int(k) or k < 1 or k % 2 == 0:
             raise ValueError(f'ECA kernel k must be a positive odd integer (or omitted: adaptive), got {k!r}')
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
 

@@ -4,6 +4,7 @@ Parameter-Free Attention Module for Convolutional Neural Networks", ICML 2021)."
 import torch
 import torch.nn as nn
 
+from ..errors import is_number
 from ..registry import register_block
 
 
@@ -25,7 +26,7 @@ class SimAM(nn.Module):
 
     def __init__(self, c1: int, lam: float = 1e-4):
         super().__init__()
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
+        if not is_number(lam) or not lam > 0:
             raise ValueError(f'SimAM lambda must be a positive number, got {lam!r}')
         self.lam = float(lam)
 

@@ -44,6 +44,8 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from ..errors import is_int
+
 __all__ = ["CLASS_NAMES", "DIFFICULTIES", "generate_shapes"]
 
 CLASS_NAMES = ("circle", "square", "triangle", "star", "cross")
@@ -219,11 +221,11 @@ def _check_args(n_train, n_val, imgsz, seed, difficulty="easy") -> None:
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
     for name, v in (("n_train", n_train), ("n_val", n_val)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not is_int(v) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if isinstance(imgsz, bool) or not isinstance(imgsz, (int, np.integer)) or imgsz < 64 or imgsz % 32:
+    if not is_int(imgsz) or imgsz < 64 or imgsz % 32:
         raise ValueError(f"imgsz must be an integer >= 64 and a multiple of 32, got {imgsz!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
 
