@@ -2,8 +2,6 @@
 model start as the identity; the paper formula stays bit-exact without the residual scale; export,
 secure loading and old checkpoints keep working; ``yolo-attn train`` logs the epoch-0 validation."""
 
-import io
-
 import pytest
 import torch
 import torch.nn as nn
