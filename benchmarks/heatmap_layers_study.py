@@ -179,7 +179,8 @@ def table(rows, times):
     for (model, cand, method, rule), g in df.groupby(['model', 'candidate', 'method', 'rule'], sort=False):
         per = '/'.join(f"{g[g.level == lv].epg.mean():.2f}" if (g.level == lv).any() else '—'
                        for lv in sorted(df.level.unique()))
-        lines.append(f'| {model} | {cand} | {method} | {rule} | {len(g)} | {100 * g.pg.mean():.1f} | {g.epg.mean():.3f} '
+        lines.append(f'| {model} | {cand} | {method} | {rule} | {len(g)} | {100 * g.pg.mean():.1f} '
+                     f'| {g.epg.mean():.3f} '
                      f'| {per} | {g.coverage.median():.2f} | {100 * g.wider.mean():.0f} | {g.deletion.mean():.3f} '
                      f'| {g.insertion.mean():.3f} | {g.rho.mean():.2f} | {g.partial.mean():.2f} '
                      f'| {times.get((model, cand, method, rule), float("nan")):.3f} |')
@@ -196,7 +197,8 @@ def main():
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
-    ap.add_argument('--curves', nargs='*', default=['detect/mean', 'backbone/mean', 'level (own + finer)/gmean', f'{BOX}/-'],
+    ap.add_argument('--curves', nargs='*',
+                    default=['detect/mean', 'backbone/mean', 'level (own + finer)/mean', f'{BOX}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
     ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')

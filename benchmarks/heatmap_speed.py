@@ -141,7 +141,8 @@ def main():
     levels = [d.level for d in res[0].detections]
     print(f'\nyolov5s @{opt.imgsz}, method {opt.method}, layers {plan.describe()}, target score, CPU, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads; median of {opt.repeats} (reference at '
-          f'K>20: 1 run); head levels of the last K: ' + ', '.join(f'P{v + 3} x{levels.count(v)}' for v in sorted(set(levels)))
+          f'K>20: 1 run); head levels of the last K: '
+          + ', '.join(f'P{v + 3} x{levels.count(v)}' for v in sorted(set(levels)))
           + '; load average (1, 5, 15 min) %.1f %.1f %.1f' % os.getloadavg())
     print('| K | ours s | reference s | plain inference s | speed-up vs reference | ours / inference '
           '| ours peak extra MiB | reference peak extra MiB | writing PNGs s | our backward passes |')
