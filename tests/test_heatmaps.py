@@ -217,9 +217,6 @@ def test_packing_is_off_where_gradients_are_not_local(ws):
     assert not HeatmapEngine(model, layers='level').pack  # per-head-level layers: no shared window probe
 
 
-@pytest.mark.xfail(strict=True, reason='open (issue 11): at the stride-8 backbone layer of the default, the '
-                   "engine's per-layer map differs from pytorch-grad-cam's own by up to 0.06 (measured "
-                   '2026-11-25, cause not yet found); strict, so it fails once they agree')
 def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
     """The default (``layers.DEFAULT``, ``combine.DEFAULT_RULE``): each layer's map is exactly
     pytorch-grad-cam's for that layer and detection, and the heatmap is the combination rule applied
@@ -240,8 +237,11 @@ def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
         for layer in plan.for_level(d.level):
             cam = METHODS[DEFAULT_METHOD](PredictionsOnly(model), [model.model[layer]])
             cam.compute_input_gradient = True
-            ref.append(cam(x, targets=[ScoreTarget(d.index, d.cls)])[0])
+            whole = cam(x, targets=[ScoreTarget(d.index, d.cls)])[0]  # one layer: renormalised by its aggregation
+            per_layer = cam.compute_cam_per_layer(x, [ScoreTarget(d.index, d.cls)], False)[0][0, 0]  # before it
             cam.activations_and_grads.release()
+            np.testing.assert_allclose(cam.aggregate_multi_layers([per_layer[None, None]])[0], whole, atol=1e-6, rtol=0)
+            ref.append(per_layer)
         ours = {}
         pred, raw, acts = engine.forward(x)
         det = torch.zeros(1, 6)
