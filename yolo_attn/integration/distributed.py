@@ -116,6 +116,21 @@ def rank_zero_only(fn):
     return wrapper
 
 
+def shared_run_dir(save_dir):
+    """Under torchrun, rank 0's run folder for every rank (``save_dir`` elsewhere).
+
+    Rank 0 claims its folder atomically (``guards.paths.claim_run_dir``); the other ranks name theirs
+    with yolov5's ``increment_path``, which then sees rank 0's folder and picks the next name. Once
+    the process group is up (before yolov5's ``train()``), rank 0's choice is broadcast so every rank
+    writes into the one folder."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return save_dir
+    chosen = [str(save_dir)]
+    dist.broadcast_object_list(chosen, src=0)
+    return chosen[0]
+
+
 def edit_function(module, name: str, *edits: tuple[str, str]) -> None:
     """Recompile ``module.name`` from its source with each ``(old, new)`` text replaced once, in the
     module's own globals and with its own file name and line numbers (tracebacks point into yolov5)."""

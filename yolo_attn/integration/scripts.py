@@ -24,7 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import attn_start
+from . import attn_start, distributed
 from .compat import YOLOV5_SCRIPTS
 from .checkpoints import UNSAFE_ENV, CheckpointError, exported_format, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg, resolve_weights
@@ -257,6 +257,7 @@ def _pinned_train(train, opt_holder):
         pinned = getattr(opt_holder.get('opt'), 'yolo_attn_run_dir', None)
         if opt.resume and pinned:
             opt.save_dir = pinned
+        opt.save_dir = distributed.shared_run_dir(opt.save_dir)
         opt_holder['save_dir'] = opt.save_dir
         return train(hyp, opt, device, callbacks)
 
