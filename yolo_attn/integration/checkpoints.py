@@ -66,6 +66,7 @@ def secure_load(f, map_location=None, **kwargs):
         print(f'WARNING: {UNSAFE_ENV}=1: loading {name} with weights_only=False; a malicious file can run code',
               file=sys.stderr, flush=True)
     kwargs['weights_only'] = not trusted
+    import yolov5  # noqa: F401  (its first import activates the plugin: the allowlist must be in place)
     if isinstance(f, (str, Path)) and not Path(f).is_file():
         from ..config.files import resolve_weights
         f = name = resolve_weights(f, CheckpointError)  # a shipped checkpoint by name, else one line
