@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+# One torch/OpenMP thread per test process, and per CLI subprocess it starts (the environment is
+# inherited), unless YOLO_ATTN_TEST_THREADS says otherwise: the suite runs one pytest-xdist worker per
+# core, and an oversubscribed OpenMP pool spin-waits (a 2-thread training step ran 10x slower beside
+# one other busy process on 2 cores). Set before torch is imported.
+os.environ.setdefault('OMP_NUM_THREADS', os.environ.get('YOLO_ATTN_TEST_THREADS', '1'))
+
 import yolo_attn  # noqa: F401  (compat, registration: what a user's `import yolo_attn` does)
 
 ROOT = Path(__file__).resolve().parents[1]
