@@ -14,7 +14,10 @@ Metrics per model, each detection against its own box: pointing game, energy-bas
 and, with ``steps`` >= 1, deletion and insertion AUC (``perturb``). ``metrics.csv`` averages them
 over the objects every model detected (the same objects for all), and counts each model's misses.
 Outputs in a new ``runs/heatmap-compare/exp``, …: ``<image>_<k>_<class>.png`` per object,
-``objects.csv`` (one row per object and model), ``metrics.csv`` (one row per model).
+``objects.csv`` (one row per object and model), ``metrics.csv`` (one row per model) and
+``manifest.json`` (``report.Record``: objects.csv and the manifest are rewritten atomically as each
+image completes, so a run cut short leaves them valid, marked incomplete, with the images done; an
+unreadable image is skipped with one warning line and listed there).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model, open_source
 from ..heatmaps.engine import DEFAULT_METHOD, class_names
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
@@ -41,6 +45,7 @@ from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
 from .perturb import BOX_MULTIPLE, Perturber
 
+OBJECT_COLUMNS = ['image', 'object', 'model']  # objects.csv's header when no object was found
 PANEL_HEIGHT = 256  # pixels of each model's crop in a panel
 TITLE = 42  # pixels of the strip above each crop: the model's name, its layers (or MISSED)
 
@@ -164,41 +169,57 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
     opts = dict(imgsz=imgsz, target=target, layers=layers, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det,
                 device=device)
     mine = sharded.shard.share(files)  # torchrun: this rank's images (all of them in one process)
-    streams = [explain_each(m, mine, method, opts) for m in models]
+    record = report.Record(save_dir if sharded.shard.is_main() else None, 'objects.csv', {
+        'command': 'heatmap-compare', 'weights': weights, 'models': labels, 'source': str(source), 'method': method,
+        'target': target, 'images': len(files), 'layers': [p.to_json() for p in plans]}, columns=OBJECT_COLUMNS)
     rows, objects, missed = [], 0, 0
-    for results in tqdm(zip(*streams), total=len(mine), desc='heatmap-compare', unit='image'):
-        groups = group_objects([r.detections for r in results], match_iou)
-        curves = [dict(zip([k for k, g in enumerate(groups) if g[j] is not None],
-                           p.curves(results[0].image, [(g[j].map, g[j].cls, g[j].box) for g in groups
-                                                       if g[j] is not None])))
-                  for j, p in enumerate(perturbers)]
-        stem = Path(results[0].path).stem
-        for k, group in enumerate(groups):
-            ref = next(d for d in group if d is not None)
-            notes = [layers_text(plan, d) if d is not None else '' for d, plan in zip(group, plans)]
-            png = write(save_dir / f'{stem}_{k:03d}_{ref.name}.png',
-                        panel(results[0].image, group, labels, context, full_image, style, notes))
-            objects += 1
-            missed += any(d is None for d in group)
-            rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j], plans[j],
-                                curves[j].get(k) if curves else None, png) for j, det in enumerate(group)]
-    rows, objects, missed = sharded.compare(rows, objects, missed)
-    if not sharded.shard.is_main():  # another torchrun rank: its panels are written, its rows are rank 0's
-        return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed}
-    common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}
-    metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label and
-                                                                   (r['image'], r['object']) in common]),
-                'missed': sum(r['missed'] for r in rows if r['model'] == label)}
-               for label, w in zip(labels, weights)]
-    report.write_csv(rows, save_dir / 'objects.csv', columns=None if rows else ['image', 'object', 'model'])
-    report.write_csv(metrics, save_dir / 'metrics.csv')
-    print(f'{len(files)} images, {objects} objects ({objects - missed} detected by all {len(models)} models, '
+    try:
+        for path in tqdm(mine, desc='heatmap-compare', unit='image'):
+            streams = [explain_each(m, [path], method, opts) for m in models] if is_file(path) else []
+            done = False
+            for results in zip(*streams):  # one image (or the frames of a video); nothing if it did not decode
+                groups = group_objects([r.detections for r in results], match_iou)
+                curves = [dict(zip([k for k, g in enumerate(groups) if g[j] is not None],
+                                   p.curves(results[0].image, [(g[j].map, g[j].cls, g[j].box) for g in groups
+                                                               if g[j] is not None])))
+                          for j, p in enumerate(perturbers)]
+                stem, image_rows = Path(results[0].path).stem, []
+                for k, group in enumerate(groups):
+                    ref = next(d for d in group if d is not None)
+                    notes = [layers_text(plan, d) if d is not None else '' for d, plan in zip(group, plans)]
+                    png = write(save_dir / f'{stem}_{k:03d}_{ref.name}.png',
+                                panel(results[0].image, group, labels, context, full_image, style, notes))
+                    objects += 1
+                    missed += any(d is None for d in group)
+                    image_rows += [object_row(results[j], k, labels[j], weights[j], det, ref, levels[j], plans[j],
+                                              curves[j].get(k) if curves else None, png)
+                                   for j, det in enumerate(group)]
+                rows += image_rows
+                record.image(results[0].path, image_rows, method)
+                done = True
+            if not done:
+                record.skip(path, UNREADABLE)
+        rows, objects, missed = sharded.compare(rows, objects, missed)
+        if not sharded.shard.is_main():  # another torchrun rank: its panels are written, its rows are rank 0's
+            return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed}
+        common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}
+        metrics = [{'model': label, 'weights': w, **report.aggregate([r for r in rows if r['model'] == label and
+                                                                       (r['image'], r['object']) in common]),
+                    'missed': sum(r['missed'] for r in rows if r['model'] == label)}
+                   for label, w in zip(labels, weights)]
+        report.write_csv(metrics, save_dir / 'metrics.csv')
+        record.close(rows=rows, files=['metrics.csv'])
+    except BaseException as e:  # Ctrl-C, a full disk, a crash: the record says how far the run got
+        raise record.stopped(e) from None
+    skipped = record.manifest['skipped']
+    print(f"{len(files)} images{f' ({len(skipped)} unreadable, skipped)' if skipped else ''}, {objects} objects "
+          f'({objects - missed} detected by all {len(models)} models, '
           f'{missed} missed by at least one; {method}, {target} target)')
     if not per_detection(method):
         print(f'{method}: {NOT_PER_DETECTION}')
     print(report.markdown(metrics, ['model', 'detections', *report.METRICS, 'missed']))
-    print(f'{objects} panels, objects.csv and metrics.csv saved to {save_dir}')
-    return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics}
+    print(f'{objects} panels, objects.csv, metrics.csv and manifest.json saved to {save_dir}')
+    return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics, 'skipped': skipped}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

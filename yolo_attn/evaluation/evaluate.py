@@ -10,7 +10,10 @@ check (``sanity``: raw and location-prior-partialled rank correlation, per head 
 Outputs in a new ``runs/heatmap-eval/exp``, ``exp2``, …: ``results.csv`` (one row per method and
 matched detection, curves included), ``summary.csv`` (per method: all, per class, per head level),
 ``sanity.csv`` (verdict per method and head level), ``curves.png`` (mean deletion and insertion
-curves per method). Methods that give every detection of an image the same map (``methods``) are
+curves per method), ``manifest.json`` (``report.Record``: results.csv and the manifest are
+rewritten atomically as each image completes, so a run cut short leaves them valid, marked
+incomplete, with the images done per method; an unreadable image is skipped with one warning line
+and listed there). Methods that give every detection of an image the same map (``methods``) are
 labelled "not per-detection" in the summary and the printed report.
 ``run(**kwargs)`` mirrors the CLI flags.
 """
@@ -25,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model
 from ..heatmaps.engine import DEFAULT_METHOD, class_names
 from ..heatmaps.layers import resolve as resolve_layers
@@ -80,15 +84,27 @@ def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) 
     return row
 
 
-def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple[list, dict, dict]:
+def evaluate_method(model, images, method, perturber, opts, sanity_max, record=None) -> tuple[list, dict, dict]:
     """Rows of one method's matched detections, the sanity check's inputs (per checked detection its
-    ``(rho, rho_partial, rho_prior)``, head level and constant flag), and counts."""
+    ``(rho, rho_partial, rho_prior)``, head level and constant flag), and counts (``images``: the
+    paths done, ``skipped``: the unreadable ones). Each finished image goes to ``record``
+    (``report.Record``); an image that does not decode is skipped with one warning line (once per
+    run: later methods do not try it again) and listed."""
     randomised = RandomisedMaps(model, method, opts['target'], opts['layers']) if sanity_max else None
     names = level_names(model)
+    record = record or report.Record(None, 'results.csv', {})
     rows, checks = [], {'rhos': [], 'levels': [], 'constant': []}
-    counts = {'detections': 0, 'ground_truth': 0, 'curve_seconds': [], 'curve_detections': []}
-    results = explain_each(model, images, method, opts)
-    for image in tqdm(results, total=len(images), desc=f'heatmap-eval {method}', unit='image'):
+    counts = {'detections': 0, 'ground_truth': 0, 'curve_seconds': [], 'curve_detections': [], 'images': [],
+              'skipped': []}
+    for path in tqdm(images, desc=f'heatmap-eval {method}', unit='image'):
+        image = None
+        if not record.skipped(path) and is_file(path):
+            image = next(iter(list(explain_each(model, [path], method, opts))), None)  # None: it did not decode
+        if image is None:
+            if not record.skipped(path):
+                record.skip(path, UNREADABLE)
+            counts['skipped'].append({'path': str(path), 'reason': UNREADABLE})
+            continue
         gt_cls, gt_boxes = read_labels(image.path, image.shape)
         dets = image.detections
         counts['detections'] += len(dets)
@@ -102,6 +118,7 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
         counts['curve_detections'].append(len(matched))
         checked = [d for d, _, _ in matched][:max(sanity_max - len(checks['rhos']), 0)] if randomised else []
         other = randomised(perturber.letterbox(image.image)[None], image.image, checked) if checked else []
+        image_rows = []
         for k, ((det, gt_box, iou), c) in enumerate(zip(matched, curves)):
             rhos = (float('nan'),) * 3
             if k < len(other):
@@ -109,7 +126,11 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max) -> tuple
                 checks['rhos'].append(rhos)
                 checks['levels'].append(names[det.level])
                 checks['constant'].append(det.constant)
-            rows.append(detection_row(image, det, names[det.level], gt_box, iou, method, opts['target'], c, rhos))
+            image_rows.append(detection_row(image, det, names[det.level], gt_box, iou, method, opts['target'], c,
+                                            rhos))
+        rows += image_rows
+        counts['images'].append(image.path)
+        record.image(image.path, image_rows, method)
     return rows, checks, counts
 
 
@@ -133,18 +154,39 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
     print(f'layers: {plan.describe()}')
     opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
+    record = report.Record(save_dir, 'results.csv', {
+        'command': 'heatmap-eval', 'weights': str(weights), 'data': str(data), 'split': split, 'methods': methods,
+        'images': len(images), 'layers': plan.to_json(), 'steps': steps, 'protocol': protocol}, columns=COLUMNS)
+    try:
+        result = evaluate_all(model, images, methods, perturber, opts, record, dict(locals()))
+    except BaseException as e:  # Ctrl-C, a full disk, a crash: the record says how far the run got
+        raise record.stopped(e) from None
+    return result
+
+
+COLUMNS = ['image', 'method']  # the table's header when nothing matched
+
+
+def evaluate_all(model, images, methods, perturber, opts, record, a: dict) -> dict:
+    """Every method on every image, then the summary tables, the curves and the printed report
+    (``a``: ``run``'s arguments); ``record`` keeps results.csv and manifest.json valid meanwhile."""
+    steps, sanity, save_dir = a['steps'], a['sanity'], a['save_dir']
     rows, checked, curves, counts, seconds, per_image = [], [], {}, {}, [], []
     for m in methods:
         method_rows, checks, counts = sharded.evaluate(evaluate_method, model, images, m, perturber, opts,
-                                                            sanity_max if sanity else 0)
+                                                       a['sanity_max'] if sanity else 0, record)
+        record.manifest['images_done'][m] = counts['images']  # every rank's, under torchrun
+        for s in counts['skipped']:
+            if not record.skipped(s['path']):
+                record.manifest['skipped'].append(s)
         seconds += counts['curve_seconds']
         per_image += counts['curve_detections']
         rows += method_rows
         curves[m] = tuple(np.array([[r[f'{kind}_{k}'] for k in range(steps + 1)] for r in method_rows]).reshape(
             -1, steps + 1) for kind in ('deletion', 'insertion'))
         if sanity:
-            checked += verdicts(m, checks['rhos'], checks['levels'], checks['constant'], sanity_threshold,
-                                sanity_partial_threshold)
+            checked += verdicts(m, checks['rhos'], checks['levels'], checks['constant'], a['sanity_threshold'],
+                                a['sanity_partial_threshold'])
     if save_dir is None:  # another torchrun rank: its share is in rank 0's rows
         return {'save_dir': None, 'matched': len(rows)}
     summary = report.summarize(rows)
@@ -154,21 +196,24 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
                                                                                 else 'all')), None)
         if v is not None and s['group'] in ('all', 'level'):
             s.update(sanity_rho=v.mean_rho, sanity_rho_partial=v.mean_rho_partial, sanity=v.verdict)
-    report.write_csv(rows, save_dir / 'results.csv', columns=None if rows else ['image', 'method'])
     report.write_csv(summary, save_dir / 'summary.csv')
     report.write_csv([{**vars(v)} for v in checked], save_dir / 'sanity.csv',
                      columns=['method', 'level', 'n', 'mean_rho', 'mean_rho_partial', 'mean_rho_prior', 'constant',
                               'verdict', 'reason', 'raw_threshold', 'partial_threshold'])
+    protocol, box_multiple, match_iou = a['protocol'], a['box_multiple'], opts['match_iou']
     budget = f'{box_multiple:g} x box area' if protocol == 'box' else 'whole image'
-    report.plot_curves(curves, save_dir / 'curves.png', f'{weights} on {split} ({baseline} baseline, {steps} steps '
-                       f'up to {budget})', protocol=protocol, box_multiple=box_multiple)
-    print(f"{len(images)} images, {counts.get('ground_truth', 0)} ground-truth boxes, "
+    report.plot_curves(curves, save_dir / 'curves.png', f"{a['weights']} on {a['split']} ({a['baseline']} baseline, "
+                       f'{steps} steps up to {budget})', protocol=protocol, box_multiple=box_multiple)
+    record.close(rows=rows, files=['summary.csv', 'sanity.csv', 'curves.png'])
+    skipped = record.manifest['skipped']
+    print(f"{len(images)} images{f' ({len(skipped)} unreadable, skipped)' if skipped else ''}, "
+          f"{counts.get('ground_truth', 0)} ground-truth boxes, "
           f"{counts.get('detections', 0)} detections; matched (same class, IoU >= {match_iou}): "
           f"{len(rows) // max(len(methods), 1)} per method; deletion/insertion: {protocol} protocol, {steps} steps "
           f"up to {budget}")
     if not rows:
-        LOGGER.warning(f'WARNING: no detection matched a ground-truth box: nothing to evaluate (lower --conf-thres, '
-                       f'or check that {weights} was trained on {data})')
+        LOGGER.warning(f"WARNING: no detection matched a ground-truth box: nothing to evaluate (lower --conf-thres, "
+                       f"or check that {a['weights']} was trained on {a['data']})")
     columns = ['method', 'group', 'value', 'detections', *report.METRICS] + (
         ['sanity_rho', 'sanity_rho_partial', 'sanity'] if sanity else [])
     print(report.markdown(summary, columns))
@@ -184,9 +229,9 @@ def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='sc
               f"({timing['per_detection_s']:.2f} s per matched detection, "
               f"up to {timing['max_detections']} in an image; "
               f"{100 * timing['share_within_2s']:.0f} % of the images within 2 s)")
-    print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png')
+    print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png, manifest.json')
     return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in checked],
-            'matched': len(rows), 'curve_timing': timing}
+            'matched': len(rows), 'curve_timing': timing, 'skipped': skipped}
 
 
 def curve_timing(seconds: list, detections: list) -> dict:

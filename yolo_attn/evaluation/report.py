@@ -1,7 +1,9 @@
-"""Tables and plots of heatmap evaluations: summary rows, a Markdown table, the mean curves PNG."""
+"""Tables and plots of heatmap evaluations: summary rows, a Markdown table, the mean curves PNG, and
+the ``Record`` that keeps a run's table and ``manifest.json`` valid image by image."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,72 @@ def write_csv(rows, path: Path, columns=None) -> Path:
     from ..guards.outputs import write_text
     write_text(path, pd.DataFrame(rows, columns=columns).to_csv(index=False, float_format='%.6g'))  # atomic
     return path
+
+
+class Record:
+    """A run's per-detection table (``table``, CSV) and ``manifest.json``, valid at every moment.
+
+    ``image(path, rows, group)`` adds one finished image's rows; ``skip(path, reason)`` lists an
+    unreadable one. Both files are rewritten atomically (``guards.outputs``, the one writer of result
+    files) after each image: the table first, then the manifest, which says ``complete: false``,
+    how many leading ``rows`` of the table are accounted for and, per ``group`` (the method), which
+    images are done. Where rewriting a large table takes longer than a tenth of the time since the
+    last rewrite it is deferred to a later image (the files on disk stay a consistent, earlier
+    state). ``close`` writes the last state whatever ended the run: ``complete: true``, or
+    ``interrupted`` (Ctrl-C) or ``error`` (the one line of what stopped it), with ``files`` naming
+    what else was written."""
+
+    def __init__(self, save_dir, table: str, header: dict, columns=None):
+        """``save_dir`` None: kept in memory only (another torchrun rank: rank 0 writes)."""
+        self.save_dir, self.table, self.columns = save_dir and Path(save_dir), table, columns
+        self.rows, self.files = [], [table]
+        self.manifest = {**header, 'complete': False, 'table': table, 'rows': 0, 'images_done': {}, 'skipped': []}
+        self._cost = self._last = 0.0
+
+    def image(self, path, rows, group='all') -> None:
+        self.rows += rows
+        self.manifest['images_done'].setdefault(str(group), []).append(str(path))
+        self.save()
+
+    def skip(self, path, reason: str) -> None:
+        if not self.skipped(path):
+            self.manifest['skipped'].append({'path': str(path), 'reason': reason})
+        self.save()
+
+    def skipped(self, path) -> bool:
+        return str(path) in {s['path'] for s in self.manifest['skipped']}
+
+    def save(self, force=False) -> None:
+        from ..guards.outputs import write_json
+        start = time.perf_counter()
+        if self.save_dir is None or (not force and start - self._last < 10 * self._cost):
+            return
+        self.manifest['rows'] = len(self.rows)
+        write_csv(self.rows, self.save_dir / self.table, self.columns if not self.rows else None)
+        write_json(self.save_dir / 'manifest.json', {**self.manifest, 'files': self.files})
+        self._last = time.perf_counter()
+        self._cost = self._last - start
+
+    def close(self, error: BaseException | None = None, rows=None, files=()) -> None:
+        """The final state: ``rows`` (all ranks' rows under torchrun) and ``files`` written besides
+        the table; ``error``: what ended the run early (None: it completed)."""
+        if rows is not None:
+            self.rows = list(rows)
+        self.files += [f for f in files if f not in self.files]
+        if error is None:
+            self.manifest['complete'] = True
+        elif isinstance(error, KeyboardInterrupt):
+            self.manifest['interrupted'] = True
+        else:
+            self.manifest['error'] = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        self.save(force=True)
+
+    def stopped(self, error: BaseException) -> BaseException:
+        """``close(error)``, then the exception to raise: Ctrl-C's says where the results so far are."""
+        self.close(error)
+        if isinstance(error, KeyboardInterrupt) and self.save_dir is not None:
+            return KeyboardInterrupt(f'results so far are in {self.save_dir} (manifest.json lists the images done)')
+        return error
 
 
 def plot_curves(curves: dict, path: Path, title='', protocol='box', box_multiple=2.0) -> Path:

@@ -21,12 +21,13 @@ from ..heatmaps import shard
 SANITY_FIELDS = ('sanity_rho', 'sanity_rho_partial', 'sanity_rho_prior')
 
 
-def evaluate(evaluate_method, model, images, method, perturber, opts, sanity_max):
+def evaluate(evaluate_method, model, images, method, perturber, opts, sanity_max, record=None):
     """``evaluate_method`` on this rank's images, merged across ranks (``merge_evaluation``). Under
-    torchrun, also with one process, rank 0 prints each rank's images and seconds."""
+    torchrun, also with one process, rank 0 prints each rank's images and seconds; ``record``
+    (rank 0's ``report.Record``) follows this rank's images as they finish."""
     if not shard.launched():
-        return evaluate_method(model, images, method, perturber, opts, sanity_max)
-    rows, checks, counts = evaluate_method(model, shard.share(images), method, perturber, opts, sanity_max)
+        return evaluate_method(model, images, method, perturber, opts, sanity_max, record)
+    rows, checks, counts = evaluate_method(model, shard.share(images), method, perturber, opts, sanity_max, record)
     parts = shard.gather((rows, checks, counts, shard.elapsed()))
     report_timing(f'heatmap-eval {method}', [p[3] for p in parts])
     return merge_evaluation([p[:3] for p in parts], sanity_max)

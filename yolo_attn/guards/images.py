@@ -40,6 +40,9 @@ _LIMIT = {'pixels': DEFAULT_MAX_PIXELS}
 _DECODE = {}  # the decoder we wrap (yolov5's imread, or cv2's own)
 
 
+UNREADABLE = 'not a readable image (empty, truncated, another format or a broken link)'
+
+
 class ImageTooLarge(UserError):
     """An image with more pixels than the limit (a decompression bomb, or a flag to raise)."""
 
@@ -133,6 +136,15 @@ def install() -> None:
         set_max_pixels(max_pixels())
 
 
+def is_file(path) -> bool:
+    """True for a file that exists; otherwise (a dangling or looping link, a folder) one warning line.
+    For loops over single images: ``LoadImages`` refuses such a path as a whole source."""
+    if os.path.isfile(path):
+        return True
+    LOGGER.warning(f'WARNING: skipping {path}: {UNREADABLE}')
+    return False
+
+
 def _readable_images_class():
     from yolov5.utils.dataloaders import LoadImages
 
@@ -163,7 +175,7 @@ def _readable_images_class():
                     raise
                 except AssertionError:  # 'Image Not Found': the file did not decode
                     path = self.files[self.count - 1]
-                    reason = 'not a readable image (empty, truncated, another format or a broken link)'
+                    reason = UNREADABLE
                     LOGGER.warning(f'WARNING: skipping {path}: {reason}')
                     self.skipped.append({'path': path, 'reason': reason})
                     if self.on_skip is not None:
