@@ -205,6 +205,36 @@ def test_crafted_resume_folder_and_run_names_write_nothing_outside(ws, monkeypat
     assert len(set(claimed)) == 12 and {p.name for p in claimed} == {'exp'} | {f'exp{n}' for n in range(2, 13)}
 
 
+def snapshot(folder):
+    """Every entry under ``folder``: its kind, size, modification time (ns) and content hash."""
+    import hashlib
+    out = {}
+    for p in sorted(folder.rglob('*')):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else None
+        out[str(p.relative_to(folder))] = (p.is_dir(), st.st_size, st.st_mtime_ns, digest)
+    return out
+
+
+def test_val_and_train_leave_the_dataset_folder_untouched(ws, monkeypatch, capsys, tmp_path):
+    """No label cache (labels/*.cache), no "restored" JPEG over the user's file: byte for byte, mtime for mtime."""
+    ds = tmp_path / 'mine'
+    generate_shapes(ds, n_train=4, n_val=2, imgsz=64, progress=False)
+    jpg = sorted((ds / 'images' / 'train').glob('*.jpg'))[0]
+    jpg.write_bytes(jpg.read_bytes()[:-2])  # no end marker: yolov5 would re-save it over the user's file
+    before = snapshot(ds)
+    runs = tmp_path / 'runs'
+    rc, _, err = cli(ws, monkeypatch, capsys, 'val', '--weights', 'ok.pt', '--data', ds / 'shapes.yaml', '--imgsz', 64,
+                     '--project', runs)
+    assert rc == 0, err[-2000:]
+    rc, _, err = cli(ws, monkeypatch, capsys, 'train', '--data', ds / 'shapes.yaml', *TRAIN, '--batch-size', 4,
+                     '--project', runs)
+    assert rc == 0, err[-2000:]
+    assert snapshot(ds) == before
+    assert (runs / 'exp' / 'weights' / 'last.pt').is_file() or (runs / 'exp2' / 'weights' / 'last.pt').is_file()
+    assert 'not writeable' not in err  # the cache yolov5 did not save is not reported as a permissions problem
+
+
 # 4. small inputs cannot exhaust the machine -------------------------------------------------------------------------
 
 BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + ''.join(

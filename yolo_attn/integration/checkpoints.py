@@ -119,6 +119,9 @@ def load_checkpoint(f, map_location='cpu') -> dict:
     if not is_detection_model(model):
         raise CheckpointError(f'{f}: its "model" is a {type(model).__name__}, not a YOLOv5 detection model '
                               f'(DetectionModel ending in Detect)')
+    for m in {id(m): m for m in (ckpt.get('model'), ckpt.get('ema')) if isinstance(m, torch.nn.Module)}.values():
+        if not hasattr(m, 'nc'):  # train.py sets it; a model saved without train.py has it in its head only
+            m.nc = m.model[-1].nc  # (val.py reads model.nc: the same object is yolov5's next load, secure_load)
     return ckpt
 
 

@@ -103,6 +103,7 @@ def preflight_train(opt) -> None:
                         'use yolov5 directly')
     if opt.resume:
         return preflight_resume(opt)
+    check_cache(opt.cache, '--cache')
     if opt.noval:
         raise UserError('--noval: yolov5 7.0.14 train.py fails after the first epoch with it (map50s is only set '
                         'when validating); leave it out')
@@ -123,6 +124,13 @@ def preflight_train(opt) -> None:
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
     attn_start.install(opt, ckpts[0] if ckpts else None)  # --attn-start: how new blocks start
+
+
+def check_cache(cache, where) -> None:
+    """``--cache disk`` would write an .npy beside every image of the user's dataset (``untrusted``)."""
+    if cache == 'disk':
+        raise UserError(f'{where} disk writes an .npy file beside every image of the dataset, and yolo-attn writes '
+                        f'nothing into your dataset folder: use --cache ram (or no --cache)')
 
 
 def resolve_hyp(hyp) -> Path:
@@ -162,7 +170,9 @@ def preflight_resume(opt) -> None:
     options = read_yaml(opt_yaml) if opt_yaml.is_file() else ckpt.get('opt')
     with _patched(sys, 'argv', ['train']):
         defaults = vars(parse_opt(True))
-    check_resume(options, opt_yaml if opt_yaml.is_file() else f'{last} (its opt)', defaults, check_data)
+    where = opt_yaml if opt_yaml.is_file() else f'{last} (its opt)'
+    check_resume(options, where, defaults, check_data)
+    check_cache(options.get('cache'), f'{where}: cache:')
     opt.yolo_attn_run_dir = str(run_dir)
     attn_start.install(opt, ckpt)  # carry the run's residual scales (attn_start.py)
 

@@ -21,6 +21,14 @@ Audit of yolov5 7.0.14 (every ``eval``, ``exec``, pickle load, ``torch.load``, `
 * YAML: every yolov5 module's ``yaml.safe_load``/``yaml.load`` (hyp YAML, ``opt.yaml`` on resume,
   data YAMLs, OpenVINO metadata) is ``config.yamlfile.safe_load``: plain data, alias bombs and
   oversized files refused in one line.
+* writes into the user's dataset: dataloaders.py saves a label cache (``labels/*.cache``, a
+  pickle) next to the labels, ``--cache disk`` saves an ``.npy`` beside every image, and
+  ``verify_image_label`` "restores" a JPEG without its end marker by re-saving it over the
+  user's file. That module's ``np.save`` writes nothing (``NotSaved``: a label cache is rebuilt
+  from the labels every run, as it could not be reloaded without unpickling anyway; the
+  "not writeable" warning yolov5 would print for it is dropped), ``--cache disk`` is refused by
+  the train preflight, and its ``ImageOps.exif_transpose`` (used only for that restore) refuses,
+  so such a JPEG is reported and skipped by yolov5 as corrupt, never rewritten.
 * folders: the dataset loader's recursive ``glob`` follows symlinks forever on a loop; it gets
   ``guards.paths.loop_safe_glob``.
 * system changes: export.py installs the Edge TPU compiler with ``curl | sudo apt-key add`` and
@@ -35,6 +43,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import logging
 import re
 import subprocess
 import sys
@@ -97,6 +106,31 @@ def load_without_pickle(file, *args, **kwargs):
     return np.load(file, *args, **kwargs)
 
 
+NOT_SAVED = 'yolo-attn writes nothing into the dataset folder'
+
+
+class NotSaved(OSError):
+    """A file yolov5 would write next to the user's data (label cache, ``--cache disk`` image)."""
+
+
+def save_nothing(file, *args, **kwargs):
+    """``np.save`` for yolov5's dataloaders: nothing is written beside the user's data."""
+    raise NotSaved(f'{file}: not saved ({NOT_SAVED})')
+
+
+def refuse_restore(image, *args, **kwargs):
+    """dataloaders' ``ImageOps.exif_transpose``, called only to re-save a JPEG over the user's file."""
+    raise ValueError(f'a JPEG without its end marker (truncated?) is not rewritten ({NOT_SAVED}); '
+                     f're-save the image yourself to use it')
+
+
+class DropCacheWarning(logging.Filter):
+    """yolov5's "Cache directory ... is not writeable" for a cache ``save_nothing`` did not save."""
+
+    def filter(self, record) -> bool:
+        return NOT_SAVED not in record.getMessage()
+
+
 def guarded_run(args, *pargs, **kwargs):
     """``subprocess.run`` for export.py: commands that install or download are refused."""
     text = args if isinstance(args, str) else ' '.join(map(str, args))
@@ -123,7 +157,11 @@ def install() -> None:
         vars(importlib.import_module(name))['eval'] = restricted_eval
     loaders = importlib.import_module('yolov5.utils.dataloaders')
     if loaders.np is np:
-        loaders.np = ModuleView(np, load=load_without_pickle)
+        loaders.np = ModuleView(np, load=load_without_pickle, save=save_nothing)
+    if not isinstance(loaders.ImageOps, ModuleView):
+        loaders.ImageOps = ModuleView(loaders.ImageOps, exif_transpose=refuse_restore)
+    if not any(isinstance(f, DropCacheWarning) for f in loaders.LOGGER.filters):
+        loaders.LOGGER.addFilter(DropCacheWarning())
     if loaders.glob is glob:
         loaders.glob = ModuleView(glob, glob=loop_safe_glob)
     export = importlib.import_module('yolov5.export')
