@@ -139,6 +139,27 @@ def test_no_network_and_no_installs(ws, monkeypatch, capsys, no_network, argv):
     assert 'not fetched' in lines[-1] or ('not installed' in lines[-1] and 'install it yourself' in lines[-1])
 
 
+def test_yolov5_starts_no_program(ws, monkeypatch, capsys, no_network, tmp_path):
+    """Every yolov5 module but export.py (its converters only) refuses to start a program: val's
+    ``zip`` for --task study, git, gsutil, curl, nvidia-smi, tar."""
+    import importlib
+
+    from yolo_attn.errors import UserError
+    calls = {'yolov5.val': lambda m: m.subprocess.run(['zip', '-r', 'study.zip', 'study_*.txt']),
+             'yolov5.train': lambda m: m.subprocess.run(['gsutil', 'cp', 'a', 'gs://b']),
+             'yolov5.utils.general': lambda m: m.check_output('git -C . describe --tags', shell=True),
+             'yolov5.utils.torch_utils': lambda m: m.subprocess.run('nvidia-smi -L | wc -l', shell=True),
+             'yolov5.utils.downloads': lambda m: m.curl_download('https://example.com/a.pt', str(tmp_path / 'a.pt'))}
+    for name, call in calls.items():
+        with pytest.raises(UserError, match='refused to run'):
+            call(importlib.import_module(name))
+    importlib.import_module('yolov5.utils.general').check_git_status()  # a no-op: no git fetch
+    rc, lines, _ = cli(ws, monkeypatch, capsys, 'val', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--task',
+                       'study')
+    assert rc == 2 and '--task study' in lines[-1] and not list(ws.glob('study*'))
+    assert no_network == []
+
+
 # 3. nothing written outside the run ---------------------------------------------------------------------------------
 
 def resumable_run(ws, run, **changes):

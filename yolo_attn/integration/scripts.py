@@ -178,6 +178,9 @@ def preflight_resume(opt) -> None:
 
 
 def preflight_val(opt) -> None:
+    if opt.task == 'study':
+        raise UserError("--task study writes study_*.txt and study.png into the working folder and zips them with "
+                        "an external program; run val once per --imgsz instead (each run in its own runs/val/exp)")
     check_weights(opt.weights)
     check_data(opt.data, splits=(opt.task,) if opt.task in ('train', 'val', 'test') else ('val',))
 
@@ -209,6 +212,9 @@ def check_source(source) -> None:
 
 
 def preflight_detect(opt) -> None:
+    if opt.update:
+        raise UserError(f'--update rewrites {opt.weights[0] if opt.weights else "the weights"} in place (strips its '
+                        f'optimizer); yolo-attn never overwrites your files: leave --update out')
     check_weights(opt.weights)
     check_source(opt.source)
 

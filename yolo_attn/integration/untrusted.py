@@ -31,9 +31,16 @@ Audit of yolov5 7.0.14 (every ``eval``, ``exec``, pickle load, ``torch.load``, `
   so such a JPEG is reported and skipped by yolov5 as corrupt, never rewritten.
 * folders: the dataset loader's recursive ``glob`` follows symlinks forever on a loop; it gets
   ``guards.paths.loop_safe_glob``.
-* system changes: export.py installs the Edge TPU compiler with ``curl | sudo apt-key add`` and
+* other programs: export.py installs the Edge TPU compiler with ``curl | sudo apt-key add`` and
   ``apt-get``; its ``subprocess`` refuses any command that installs or downloads (the export
-  preflight refuses those formats earlier, with the package to install).
+  preflight refuses those formats earlier, with the package to install) and runs only the
+  converters the chosen format needs (``mo``, ``tensorflowjs_converter``, ``edgetpu_compiler``).
+  Every other yolov5 module starts no program at all: its ``subprocess`` (and general.py's
+  ``check_output``) refuses in one line. That closes val.py's ``zip -r study.zip`` (``--task
+  study``, also refused by the val preflight: it writes ``study_*.txt`` into the working
+  folder), ``git describe``/``git fetch`` (``git_describe``, ``check_git_status``, also made a
+  no-op), ``nvidia-smi`` (torch_utils), ``gsutil`` (evolve, ``--bucket``), ``curl`` and ``tar``
+  (downloads), ``git tag`` (weights download).
 * TorchScript ``extra_files`` are read as JSON; TensorFlow metadata with ``ast.literal_eval``;
   both already safe.
 """
@@ -131,9 +138,25 @@ class DropCacheWarning(logging.Filter):
         return NOT_SAVED not in record.getMessage()
 
 
+def _command(args) -> str:
+    return args if isinstance(args, str) else ' '.join(map(str, args))
+
+
+def no_program(args, *pargs, **kwargs):
+    """``subprocess.run``/``check_output``/``Popen``/``call`` for yolov5's modules other than
+    export.py: every command is refused (a ``UserError``, one line), nothing starts."""
+    text = _command(args)
+    raise UserError(f'refused to run {text[:60]!r}: yolo-attn starts no other program from yolov5 '
+                    f'(no shell, git, zip, gsutil, curl or pip)')
+
+
+NO_PROGRAMS = dict.fromkeys(('run', 'check_output', 'check_call', 'call', 'Popen', 'getoutput', 'getstatusoutput'),
+                            no_program)
+
+
 def guarded_run(args, *pargs, **kwargs):
     """``subprocess.run`` for export.py: commands that install or download are refused."""
-    text = args if isinstance(args, str) else ' '.join(map(str, args))
+    text = _command(args)
     if INSTALLING.search(text):
         raise UserError(f'refused to run {text.split()[0]!r}: yolo-attn never installs or downloads; '
                         f'install what the export needs yourself (see the error before this one)')
@@ -167,6 +190,11 @@ def install() -> None:
     export = importlib.import_module('yolov5.export')
     if export.subprocess is subprocess:
         export.subprocess = ModuleView(subprocess, run=guarded_run)
+    for name in ('train', 'val', 'detect'):
+        importlib.import_module(f'yolov5.{name}')  # loaded now, so that the loop below reaches them
+    replace_in_yolov5('subprocess', ModuleView(subprocess, **NO_PROGRAMS), original=subprocess)
+    replace_in_yolov5('check_output', no_program, original=subprocess.check_output)
+    replace_in_yolov5('check_git_status', lambda *args, **kwargs: None)  # git fetch from yolov5's folder
     if not isinstance(importlib.import_module('yolov5.utils.general').yaml, ModuleView):
         replace_in_yolov5('yaml', ModuleView(yaml, safe_load=yamlfile.safe_load,
                                              load=lambda stream, Loader=None: yamlfile.safe_load(stream)))
