@@ -94,7 +94,8 @@ def study_model(weights, files, opt):
     union = sorted({i for c in cands for p in c[3] for i in p})
     nh = len(level_layers(model))
     plan = Plan('study', union, [union] * nh)
-    engines = {m: (HeatmapEngine(model, m, layers=plan, pack=False), HeatmapEngine(random, m, layers=plan, pack=False))
+    engines = {m: (HeatmapEngine(model, method=m, layers=plan, pack=False),
+                  HeatmapEngine(random, method=m, layers=plan, pack=False))
                for m in opt.methods}
     strides = [int(s) for s in model.stride]
     rows = []
@@ -117,9 +118,9 @@ def study_model(weights, files, opt):
             boxes = [boxes[k] for k in keep]
             grids = [tuple(r.shape[2:4]) for r in raw]
             where = [locate(int(i), eng.detect.na, grids) for i in idx]
-            trained = _layer_maps(eng, raw, acts, det, idx, size, where)
+            trained = _layer_maps(eng, raw, acts, det, idx, x, where)
             _, raw_r, acts_r = reng.forward(x)
-            rand = _layer_maps(reng, raw_r, acts_r, det, idx, size, where)
+            rand = _layer_maps(reng, raw_r, acts_r, det, idx, x, where)
             per_method[m] = (det, boxes, where, trained, rand)
         for label, m, rule, per_level, full in cands:
             if m not in per_method:
@@ -154,7 +155,7 @@ def study_model(weights, files, opt):
         if not full or not opt.time_images or f'{label}/{rule}' not in opt.curves or label == BOX:
             continue
         cplan = Plan(label, sorted({i for p in per_level for i in p}), per_level)
-        eng = HeatmapEngine(model, m, layers=cplan, combine=rule, conf_thres=opt.conf_thres)
+        eng = HeatmapEngine(model, method=m, layers=cplan, combine=rule, conf_thres=opt.conf_thres)
         t = time.perf_counter()
         for f in files[:opt.time_images]:
             im0 = cv2.imread(str(f))
@@ -163,9 +164,9 @@ def study_model(weights, files, opt):
     return rows, times
 
 
-def _layer_maps(eng, raw, acts, det, idx, size, where):
+def _layer_maps(eng, raw, acts, det, idx, x, where):
     out = [None] * len(det)
-    for ks, _, maps in eng.layer_maps(raw, acts, 0, det, idx, size, where):
+    for ks, _, maps in eng.layer_maps(raw, acts, 0, det, idx, x, where):
         for k, m in zip(ks, maps):
             out[k] = m
     return out

@@ -125,7 +125,7 @@ def main():
     image = (np.random.default_rng(0).random((opt.imgsz, opt.imgsz, 3)) * 255).astype(np.uint8)
     rows = []
     for k in tqdm(opt.ks, desc='K'):
-        engine = HeatmapEngine(model, opt.method, 'score', opt.layers, conf_thres=0.0, max_det=k)
+        engine = HeatmapEngine(model, method=opt.method, layers=opt.layers, conf_thres=0.0, max_det=k)
         t_ours, m_ours, res = timed(lambda: engine(x.clone(), [image], ['bench']), opt.repeats)
         passes = engine.backward_passes / (opt.repeats + 1)  # shared backward passes per call (packing)
         assert len(res[0].detections) == k, len(res[0].detections)

@@ -137,7 +137,7 @@ def test_channels_last_copy_predicts_the_same_and_leaves_the_model_alone():
 def test_deletion_of_everything_gives_the_empty_image_score(ws, tmp_path):
     model = load_model(ws / 'w.pt')
     path = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
-    image = next(explain(model, path, WS_IMGSZ, 'gradcam', conf_thres=0.05, max_det=40))
+    image = next(explain(model, path, imgsz=WS_IMGSZ, method='gradcam', conf_thres=0.05, max_det=40))
     dets = [d for d in image.detections if (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) >= 64][:3]
     assert len(dets) == 3
     p = Perturber(model, WS_IMGSZ, steps=2, baseline='gray', batch=4, protocol='image')  # up to every pixel
@@ -167,7 +167,7 @@ def test_randomised_model_maps(ws):
     convs = [(a, b) for a, b in zip(model.modules(), clone.modules()) if isinstance(a, torch.nn.Conv2d)]
     assert convs and all(not torch.equal(a.weight, b.weight) for a, b in convs)
     path = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
-    image = next(explain(model, path, WS_IMGSZ, 'gradcam', layers='detect', conf_thres=0.05, max_det=4))
+    image = next(explain(model, path, imgsz=WS_IMGSZ, method='gradcam', layers='detect', conf_thres=0.05, max_det=4))
     p = Perturber(model, WS_IMGSZ)
     random = RandomisedMaps(model, 'gradcam', layers='detect')(p.letterbox(image.image)[None], image.image,
                                                                image.detections)
@@ -183,7 +183,7 @@ def pseudo_labelled(ws, root):
     (ds / 'labels' / 'val').mkdir(parents=True)
     shutil.copytree(ws / 'ds' / 'images' / 'val', ds / 'images' / 'val')
     n = 0
-    for image in explain(ws / 'w.pt', ds / 'images' / 'val', WS_IMGSZ, conf_thres=0.05, max_det=40):
+    for image in explain(ws / 'w.pt', ds / 'images' / 'val', imgsz=WS_IMGSZ, conf_thres=0.05, max_det=40):
         h, w = image.shape
         big = [d for d in image.detections if (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) >= 64][:2]
         lines = [f'{d.cls} {(d.box[0] + d.box[2]) / 2 / w} {(d.box[1] + d.box[3]) / 2 / h} '

@@ -195,7 +195,7 @@ def test_packed_backward_passes_give_the_same_maps(ws, method):
     x = torch.from_numpy(im)[None].float() / 255
     runs = {}
     for pack in (False, True):
-        engine = HeatmapEngine(model, method, layers='detect', conf_thres=0.05, max_det=300, pack=pack)
+        engine = HeatmapEngine(model, method=method, layers='detect', conf_thres=0.05, max_det=300, pack=pack)
         runs[pack] = (engine(x, [im0], ['a'])[0].detections, engine.backward_passes, engine.pack)
     (plain, n_plain, packed_plain), (packed, n_packed, packable) = runs[False], runs[True]
     assert packable and not packed_plain
@@ -246,13 +246,13 @@ def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
         pred, raw, acts = engine.forward(x)
         det = torch.zeros(1, 6)
         det[0, 5] = d.cls
-        for ks, layers, maps in engine.layer_maps(raw, acts, 0, det, torch.tensor([d.index]), x.shape[2:],
+        for ks, layers, maps in engine.layer_maps(raw, acts, 0, det, torch.tensor([d.index]), x,
                                                   [(d.level, d.anchor, d.cell)]):
             ours = dict(zip(layers, maps[0]))
         assert list(ours) == plan.for_level(d.level)
         for layer, r in zip(ours, ref):
             np.testing.assert_allclose(ours[layer], r, atol=1e-5, rtol=0)  # each layer: grad-cam's own map
-        combined = combine_layers(np.stack(ref)[None], DEFAULT_RULE, engine.cams_by_layers[tuple(ours)])[0]
+        combined = combine_layers(np.stack(ref)[None], DEFAULT_RULE, engine.cam)[0]
         np.testing.assert_allclose(d.map, scale_image(x.shape[2:], combined, im0.shape)[..., 0], atol=1e-5, rtol=0)
 
 

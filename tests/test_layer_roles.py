@@ -128,7 +128,8 @@ def test_resolve_combinations_indices_and_errors(one_thread):
     assert 'P3: 4; P4: 4,7; P5: 7,11' in level.describe()
     with pytest.raises(ValueError, match="unknown role 'backbon'.*did you mean backbone"):
         resolve(model, 'backbon')
-    with pytest.raises(LayerSpecError, match=r'--layers \[99\]: layer indices must be 0..26'):
+    with pytest.raises(LayerSpecError, match=r'^layers \[99\]: layer indices must be 0..26') as e:  # no CLI flag
         resolve(model, '4,99')
+    assert e.value.cli_message().startswith('--layers [99]: layer indices must be 0..26')  # what the CLI prints
     with pytest.raises(LayerSpecError, match='no attention layers'):
         resolve(build(load_cfg('yolov5n')), 'attention')

@@ -49,7 +49,7 @@ def trained_case(tmp_path_factory):
     root = tmp_path_factory.mktemp('faith')
     generate_shapes(root / 'ds', n_train=1, n_val=6, imgsz=320, seed=5, progress=False)
     model = load_model(pretrained_weights())
-    for image in explain(model, root / 'ds' / 'images' / 'val', 320, 'gradcam'):
+    for image in explain(model, root / 'ds' / 'images' / 'val', imgsz=320, method='gradcam'):
         h, w = image.shape
         boxes = np.array([d.box for d in image.detections])
         for det in sorted(image.detections, key=lambda d: -d.score):

@@ -110,7 +110,7 @@ def test_not_per_detection_is_true_of_the_maps(ws):
     path = sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
     for method, layers in (('eigencam', 'detect'), ('eigencam', None), ('eigengradcam', 'detect')):
         with threadpool_limits(1, 'blas'):  # grad-cam's numpy SVDs: OpenBLAS threads on a busy 2-core CPU: 100x slower
-            dets = next(explain(ws / 'w.pt', path, WS_IMGSZ, method, layers=layers, conf_thres=0.05,
+            dets = next(explain(ws / 'w.pt', path, imgsz=WS_IMGSZ, method=method, layers=layers, conf_thres=0.05,
                                 max_det=5)).detections
         groups = {}
         for d in dets:

@@ -10,6 +10,20 @@ class UserError(Exception):
     """Bad input from the user (a file, a flag, a YAML row); the message says what and where."""
 
 
+class OptionError(UserError, ValueError):
+    """A bad value of one option of a library call (``layers``, ``method``, ``source``): the message
+    is ``prefix + name + ' ' + detail`` with the option's name as a Python caller knows it
+    (``layers [99]: ...``); ``cli_message()`` puts the command line's flag there (``--layers [99]: ...``),
+    which is how the CLI prints it."""
+
+    def __init__(self, option: str, detail: str, prefix: str = ''):
+        self.option, self.detail, self.prefix = option, detail, prefix
+        super().__init__(f'{prefix}{option} {detail}')
+
+    def cli_message(self) -> str:
+        return f"{self.prefix}--{self.option.replace('_', '-')} {self.detail}"
+
+
 class ModelConfigError(UserError, ValueError):
     """A model YAML that cannot be built; the message names the layer and what to do."""
 

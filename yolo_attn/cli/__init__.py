@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from . import data, heatmaps, model, scripts
 
 GROUPS = (model, data, heatmaps, scripts)
@@ -87,6 +87,8 @@ def main(argv=None) -> int:
         args = make_parser(command).parse_args(argv)
         import_user_modules(imports)
         return args.func(args)
+    except OptionError as e:  # a library call's option, named as the flag the user typed
+        return _fail(command, e.cli_message())
     except UserError as e:
         return _fail(command, str(e))
     except KeyboardInterrupt as e:  # a message, if any, says where the run's files are

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
-from ..heatmaps.engine import DEFAULT_METHOD, METHODS
-from ..heatmaps.run import LAYERS_HELP, kwargs_for
-from ..heatmaps.targets import TARGETS
+from ..errors import OptionError, UserError
+from ..heatmaps.layers import normalise as layers  # noqa: F401  (options.layers: the --layers value, one rule)
+from ..heatmaps.methods import DEFAULT_METHOD, METHODS
+from ..heatmaps.run import add_model_arguments, kwargs_for
 from .perturb import BASELINES, BOX_MULTIPLE, PROTOCOLS
+
+MAX_DET = 300  # evaluation's default (val.py's): every explained detection costs a map and its curves
 
 
 def methods(value) -> list[str]:
@@ -19,26 +21,12 @@ def methods(value) -> list[str]:
         return list(METHODS)
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise UserError(f"unknown --method {', '.join(unknown)}; choose from {', '.join(METHODS)} or all")
+        raise OptionError('method', f"{', '.join(unknown)}; choose from {', '.join(METHODS)} or all", 'unknown ')
     return list(dict.fromkeys(names))
 
 
-def layers(value):
-    """``--layers`` as given (indices and roles are resolved per model by ``heatmaps.layers``); None
-    for the default."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return value or None
-
-
 def add_common(p: argparse.ArgumentParser, project: str) -> None:
-    p.add_argument('--imgsz', '--img', '--img-size', type=int, default=640, help='inference size (pixels)')
-    p.add_argument('--target', default='score', choices=list(TARGETS),
-                   help='conf: objectness; class: class probability; score: objectness x class probability')
-    p.add_argument('--layers', default=None, help=LAYERS_HELP)
-    p.add_argument('--conf-thres', type=float, default=0.25, help='confidence threshold of the explained detections')
-    p.add_argument('--iou-thres', type=float, default=0.45, help='NMS IoU threshold')
-    p.add_argument('--max-det', type=int, default=300, help='maximum detections per image (each one gets a map)')
+    add_model_arguments(p, MAX_DET, 'maximum detections per image (each one gets a map)')
     p.add_argument('--match-iou', type=float, default=0.5, help='IoU for "same object" (same class, IoU >= this)')
     p.add_argument('--steps', type=int, default=20, help='deletion/insertion steps (pixels perturbed in equal shares)')
     p.add_argument('--protocol', default='box', choices=PROTOCOLS,
@@ -68,13 +56,15 @@ def kwargs_from(args, run) -> dict:
     return kwargs
 
 
+EXPLAIN_KEYS = ('imgsz', 'target', 'layers', 'conf_thres', 'iou_thres', 'max_det', 'device')  # of opts
+
+
 def explain_each(model, files, method, opts):
     """``explain()`` image by image (it takes one source; a .txt list would split paths at spaces)."""
     from ..guards.images import NoReadableImage
     from ..heatmaps.api import explain
     for f in files:
         try:
-            yield from explain(model, str(f), opts['imgsz'], method, opts['target'], opts['layers'],
-                               opts['conf_thres'], opts['iou_thres'], max_det=opts['max_det'], device=opts['device'])
+            yield from explain(model, str(f), method=method, **{k: opts[k] for k in EXPLAIN_KEYS})
         except NoReadableImage:  # an unreadable image: skipped, with the loader's one warning line
             continue

@@ -42,6 +42,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..heatmaps.api import letterbox_tensor
+from ..heatmaps.options import DEFAULTS
 from .metrics import auc, box_pixels
 
 BASELINES = ('blur', 'gray', 'black')
@@ -143,8 +145,10 @@ class Curves:
 class Perturber:
     """Deletion/insertion for the detections of one image at a time (see the module docstring)."""
 
-    def __init__(self, model, imgsz=640, steps=20, baseline='blur', batch=8, match_iou=0.5, score_floor=0.001,
-                 protocol='box', box_multiple=BOX_MULTIPLE, seed=TIE_SEED):
+    def __init__(self, model, imgsz=DEFAULTS.imgsz, steps=20, baseline='blur', batch=8, match_iou=0.5,
+                 score_floor=0.001, protocol='box', box_multiple=BOX_MULTIPLE, seed=TIE_SEED):
+        """``imgsz``: the size the maps were made at (``heatmaps.options``); ``batch``: perturbed
+        images per forward pass."""
         from yolov5.utils.general import check_img_size
         if steps < 1:
             raise ValueError('steps must be at least 1')
@@ -160,10 +164,8 @@ class Perturber:
         self.score_floor = score_floor
 
     def letterbox(self, im0: np.ndarray) -> torch.Tensor:
-        """What ``LoadImages`` feeds the model: letterboxed, RGB, CHW, float in [0, 1]."""
-        from yolov5.utils.augmentations import letterbox
-        im = letterbox(im0, self.imgsz, stride=self.stride, auto=True)[0]
-        return torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)[::-1])).float() / 255
+        """What ``LoadImages`` feeds the model: letterboxed, RGB, CHW, float in [0, 1] (``heatmaps.api``)."""
+        return letterbox_tensor(im0, self.imgsz, self.stride)
 
     def scores(self, jobs) -> list[list[float]]:
         """``jobs``: iterable of ``(image, [(cls, box), …])`` (images of one shape, BGR uint8); for each

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..heatmaps.options import DEFAULTS
 from .metrics import is_constant
 
 SIZE = 128
@@ -201,9 +202,11 @@ class RandomisedMaps:
     combination rule or per-head-level layers are checked as they are shipped. Each layer's map in
     that pipeline is pytorch-grad-cam's own (tests/test_heatmaps.py)."""
 
-    def __init__(self, model, method, target='score', layers=None, seed=0, **engine_options):
+    def __init__(self, model, method, target=DEFAULTS.target, layers=DEFAULTS.layers, seed=0, **settings):
+        """``settings``: further ``heatmaps.options.HeatmapOptions`` fields (the trained maps' own)."""
         from ..heatmaps.engine import HeatmapEngine
-        self.engine = HeatmapEngine(randomized_copy(model, seed), method, target, layers, **engine_options)
+        self.engine = HeatmapEngine(randomized_copy(model, seed), method=method, target=target, layers=layers,
+                                    **settings)
 
     def __call__(self, x: torch.Tensor, im0: np.ndarray, detections) -> list[np.ndarray]:
         """``x``: the image letterboxed (1, 3, H, W) as the trained model saw it; ``im0``: the original."""
@@ -215,5 +218,5 @@ class RandomisedMaps:
         det[:, 5] = torch.tensor([float(d.cls) for d in detections])
         rows = torch.tensor([d.index for d in detections])
         where = [(d.level, d.anchor, tuple(d.cell)) for d in detections]
-        maps = self.engine.maps_for(raw, activations, 0, det, rows, x.shape[2:], where)
+        maps = self.engine.maps_for(raw, activations, 0, det, rows, x, where)
         return [scale_image(x.shape[2:], m, im0.shape)[..., 0].astype(np.float32) for m in maps]

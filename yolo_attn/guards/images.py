@@ -31,7 +31,7 @@ import sys
 import cv2
 import numpy as np
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS, Pillow's decompression-bomb threshold
 ENV = 'YOLO_ATTN_MAX_PIXELS'
@@ -155,12 +155,12 @@ def _readable_images_class():
             self.skipped, self.on_skip, self.read = [], on_skip, 0
             for v in img_size if isinstance(img_size, (list, tuple)) else [img_size]:
                 if v < 1:
-                    raise UserError(f'--imgsz {v}: must be a positive number of pixels, e.g. 640')
+                    raise OptionError('imgsz', f'{v}: must be a positive number of pixels, e.g. 640')
                 check_pixels(v, v, f'--imgsz {v}')
             try:
                 super().__init__(path, img_size, *args, **kwargs)
             except (FileNotFoundError, AssertionError, RuntimeError, OSError) as e:
-                raise UserError(f'--source {path}: {str(e).splitlines()[0]}') from None
+                raise OptionError('source', f'{path}: {str(e).splitlines()[0]}') from None
 
         def __next__(self):
             while True:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 import cv2
+import numpy as np
 import torch
 
 from ..errors import UserError
-from .combine import DEFAULT_RULE
-from .engine import DEFAULT_METHOD, HeatmapEngine, ImageResult
+from .engine import HeatmapEngine, ImageResult
+from .options import HeatmapOptions
 
 
 def load_model(weights, device='cpu'):
@@ -40,11 +41,17 @@ def open_source(source, imgsz, stride, vid_stride=1, on_skip=None):
     if isinstance(source, (list, tuple)):  # files already found (``shard``: a rank's share of a source)
         return LoadImages([str(s) for s in source], img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride,
                           on_skip=on_skip)
-    src = str(refuse_url(source, '--source'))
-    try:
-        return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride, on_skip=on_skip)
-    except (FileNotFoundError, AssertionError) as e:
-        raise UserError(f'--source {src}: {str(e).splitlines()[0]}') from None
+    src = str(refuse_url(source, '--source'))  # a missing source: guards.images says so (option ``source``)
+    return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride, on_skip=on_skip)
+
+
+def letterbox_tensor(im0: np.ndarray, imgsz, stride: int) -> torch.Tensor:
+    """What ``LoadImages`` feeds the model for the BGR image ``im0``: yolov5's ``letterbox`` (``auto``:
+    padded to a multiple of ``stride`` only), RGB, CHW, float in [0, 1]. The one letterbox of the
+    package outside ``LoadImages`` (``evaluation.perturb``, ``benchmarks``)."""
+    from yolov5.utils.augmentations import letterbox
+    im = letterbox(im0, imgsz, stride=stride, auto=True)[0]
+    return torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)[::-1])).float() / 255
 
 
 def batches(dataset, batch: int, device) -> Iterator[tuple]:
@@ -82,25 +89,26 @@ def frame_total(dataset) -> int:
     return total
 
 
-def explain(model, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
-            iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
-            vid_stride=1, renorm_in_box=False, progress=False, on_skip=None,
-            combine=DEFAULT_RULE) -> Iterator[ImageResult]:
-    """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``);
-    ``combine``: how a detection's layer maps are combined (``combine.py``)."""
+def explain(model, source, *, options: HeatmapOptions | None = None, progress=False, on_skip=None,
+            **settings) -> Iterator[ImageResult]:
+    """Yield one ``ImageResult`` per image, each detection with its map (see ``engine.Detection``).
+
+    ``options``: a ``HeatmapOptions`` (default ``DEFAULTS``); ``settings``: its fields as keywords,
+    which change it (``imgsz=320, method='gradcam', layers='detect', conf_thres=0.1, ...``);
+    ``progress``: a tqdm bar; ``on_skip(path, reason)``: told of each unreadable file skipped."""
     from tqdm import tqdm
     from yolov5.utils.general import check_img_size
+    o = HeatmapOptions.of(options, **settings)
     if isinstance(model, (str, Path)):
-        model = load_model(model, device)
+        model = load_model(model, o.device)
     stride = int(model.stride.max())
-    imgsz = check_img_size(imgsz, s=stride)
-    engine = HeatmapEngine(model, method, target, layers, conf_thres, iou_thres, classes, agnostic_nms, max_det,
-                           renorm=renorm_in_box, combine=combine)
-    dataset = open_source(source, imgsz, stride, vid_stride, on_skip)
+    imgsz = check_img_size(o.imgsz, s=stride)
+    engine = HeatmapEngine(model, o)
+    dataset = open_source(source, imgsz, stride, o.vid_stride, on_skip)
     bar = tqdm(total=frame_total(dataset) if progress else None, desc='heatmaps', unit='image',
                disable=not progress)  # per image or video frame
     try:
-        for ims, im0s, paths, frames in batches(dataset, batch, device):
+        for ims, im0s, paths, frames in batches(dataset, o.batch, o.device):
             for result, frame in zip(engine(ims, im0s, paths), frames):
                 result.frame = frame
                 yield result

@@ -13,7 +13,8 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
    Detections whose gradient windows are disjoint share one backward (``packing``: exact, the
    sparse-Jacobian column compression of Curtis, Powell and Reid); one backward's buffers live at a
    time, so memory does not grow with the number of detections;
-4. the method's weighting, ReLU and upsampling are pytorch-grad-cam's own (``compute_cam_per_layer``:
+4. the method's weighting, ReLU and upsampling are pytorch-grad-cam's own (``methods.CamMethod``:
+   its per-method ``get_cam_image`` and ``scale_cam_image``, as ``compute_cam_per_layer`` runs them,
    each layer's map min-max normalised and resized to the input), fed with our activations and
    gradients instead of running its own forward/backward per target; the layers a detection's head
    level uses are combined by ``combine.py`` (default ``mean``: pytorch-grad-cam's
@@ -29,21 +30,15 @@ from functools import partial
 
 import numpy as np
 import torch
-from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWise, GradCAMPlusPlus, HiResCAM,
-                              LayerCAM, XGradCAM)
 from pytorch_grad_cam.utils.image import scale_cam_image
 
-from ..errors import UserError
-from .combine import DEFAULT_RULE, RULES, combine_layers
+from .combine import combine_layers
 from .layers import resolve as resolve_layers
+from .methods import DEFAULT_METHOD, METHODS, CamMethod  # noqa: F401  (METHODS also importable from here)
 from .packing import Windows, gradients_to, pack, packable
+from .options import HeatmapOptions
 from .targets import TARGETS, head_row
 from ..mapstats import CONSTANT_EPS, energy_in_box  # noqa: F401  (also importable from here)
-
-METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
-           'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
-           'eigengradcam': EigenGradCAM}
-DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
 
 
 def class_names(model) -> dict[int, str]:
@@ -125,31 +120,19 @@ def _keep(store: dict, index: int, first: bool, module, inputs, output):
 class HeatmapEngine:
     """Per-detection saliency for a yolov5 detection model (see the module docstring)."""
 
-    def __init__(self, model, method=DEFAULT_METHOD, target='score', layers=None, conf_thres=0.25,
-                 iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, chunk=16, renorm=False, pack=True,
-                 combine=DEFAULT_RULE):
-        if method not in METHODS:
-            raise UserError(f"unknown --method {method!r}; choose from {', '.join(METHODS)}")
-        if target not in TARGETS:
-            raise UserError(f"unknown --target {target!r}; choose from {', '.join(TARGETS)}")
+    def __init__(self, model, options: HeatmapOptions | None = None, **settings):
+        """``options`` (``options.HeatmapOptions``; default ``DEFAULTS``), with ``settings`` -- its
+        fields as keywords (``method='gradcam', layers='detect'``) -- changed."""
+        self.options = o = HeatmapOptions.of(options, **settings)
         self.model = model.eval()
         self.detect = model.model[-1]
-        self.plan = resolve_layers(model, layers)  # roles or indices, resolved for this model (layers.py)
-        if combine not in RULES:
-            raise UserError(f"unknown layer combination {combine!r}; choose from {', '.join(RULES)}")
-        self.layers, self.method, self.target, self.combine = self.plan.layers, method, target, combine
-        self.conf_thres, self.iou_thres, self.classes = conf_thres, iou_thres, classes
-        self.agnostic, self.max_det, self.chunk, self.renorm = agnostic_nms, max_det, chunk, renorm
+        self.plan = resolve_layers(model, o.layers)  # roles or indices, resolved for this model (layers.py)
+        self.layers = self.plan.layers
         # packing.py (exact, fewer backward passes) needs the same layers for every detection
-        self.pack = pack and self.plan.uniform and packable(model, self.layers)
+        self.pack = o.pack and self.plan.uniform and packable(model, self.layers)
         self._windows = None  # (grid and activation shapes, Windows) of the last input size
         self.backward_passes = 0  # autograd.grad calls so far (packing makes it fewer than detections)
-        self.cams_by_layers = {}  # one grad-cam object per set of layers a head level uses
-        for subset in dict.fromkeys(tuple(p) for p in self.plan.per_level):
-            cam = METHODS[method](model, [model.model[i] for i in subset])
-            cam.activations_and_grads.release()  # we only borrow its weighting, scaling and aggregation
-            self.cams_by_layers[subset] = cam
-        self.cam = next(iter(self.cams_by_layers.values()))
+        self.cam = CamMethod(o.method)  # pytorch-grad-cam's weighting, scaling and aggregation (methods.py)
         self.names = class_names(model)
 
     def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
@@ -159,13 +142,12 @@ class HeatmapEngine:
         pred, raw, activations = self.forward(im)
         grids = [tuple(r.shape[2:4]) for r in raw]
         results = []
-        for b, (det, rows) in enumerate(nms_with_index(pred, self.conf_thres, self.iou_thres, self.classes,
-                                                        self.agnostic, self.max_det)):
+        for b, (det, rows) in enumerate(nms_with_index(pred, **self.options.nms())):
             im0 = im0s[b]
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
             where = [locate(int(i), self.detect.na, grids) for i in rows]
-            maps = self.maps_for(raw, activations, b, det, rows, im.shape[2:], where)
+            maps = self.maps_for(raw, activations, b, det, rows, im, where)
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
                 level, anchor, cell = where[k]
@@ -173,7 +155,7 @@ class HeatmapEngine:
                 cam = scale_image(im.shape[2:], maps[k], im0.shape)[..., 0].astype(np.float32)
                 constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
                 energy = energy_in_box(cam, box)  # of the map itself, before --renorm-in-box zeroes the rest
-                if self.renorm and not constant:
+                if self.options.renorm_in_box and not constant:
                     cam = renorm_in_box(cam, box)
                 row = pred[b, index].detach()
                 result.detections.append(Detection(
@@ -196,17 +178,16 @@ class HeatmapEngine:
                 h.remove()
         return pred, raw, [acts[i] for i in self.layers]
 
-    def maps_for(self, raw, activations, b, det, rows, size, where) -> list[np.ndarray]:
-        """Letterbox-space maps (H, W) of image ``b``'s detections: each detection's layer maps
-        (``layer_maps``) combined by the engine's rule (``combine.py``)."""
+    def maps_for(self, raw, activations, b, det, rows, im, where) -> list[np.ndarray]:
+        """Letterbox-space maps (H, W) of image ``b`` of the input batch ``im``'s detections: each
+        detection's layer maps (``layer_maps``) combined by the engine's rule (``combine.py``)."""
         maps = [None] * len(det)
-        for ks, subset, per_layer in self.layer_maps(raw, activations, b, det, rows, size, where):
-            cam = self.cams_by_layers[subset]
-            for k, m in zip(ks, combine_layers(per_layer, self.combine, cam)):
+        for ks, _, per_layer in self.layer_maps(raw, activations, b, det, rows, im, where):
+            for k, m in zip(ks, combine_layers(per_layer, self.options.combine, self.cam)):
                 maps[k] = m
         return maps
 
-    def layer_maps(self, raw, activations, b, det, rows, size, where):
+    def layer_maps(self, raw, activations, b, det, rows, im, where):
         """Yield ``(ks, layers, maps)``: detections ``ks`` whose head levels use the same ``layers``
         (``plan.for_level``) and their per-layer maps, (len(ks), len(layers), H, W), each exactly
         pytorch-grad-cam's ``compute_cam_per_layer`` for that layer."""
@@ -216,18 +197,19 @@ class HeatmapEngine:
             groups.setdefault(tuple(self.plan.for_level(levels[k])), []).append(k)
         for subset, ks in groups.items():
             acts = [activations[self.layers.index(i)] for i in subset]
-            yield ks, subset, self._subset_maps(self.cams_by_layers[subset], raw, acts, b, det, rows, size, where, ks)
+            yield ks, subset, self._subset_maps(subset, raw, acts, b, det, rows, im, where, ks)
 
-    def _subset_maps(self, cam, raw, activations, b, det, rows, size, where, ks) -> np.ndarray:
+    def _subset_maps(self, subset, raw, activations, b, det, rows, im, where, ks) -> np.ndarray:
         """Per-layer maps (len(ks), L, H, W) of detections ``ks`` at ``activations``.
 
         Each score is read from its own head's raw output (``head_row``), so a backward runs through
         that head only. Detections are packed into groups that share one backward (``packing``); the
         gradients of at most ``chunk`` groups are held at a time, and grad-cam weighs at most
         ``chunk`` detections at a time."""
-        n = len(ks)
-        out = np.zeros((n, len(activations), *size), np.float32)
-        target_cls = TARGETS[self.target]
+        n, cam = len(ks), self.cam
+        layers = [self.model.model[i] for i in subset]
+        out = np.zeros((n, len(activations), *im.shape[2:]), np.float32)
+        target_cls = TARGETS[self.options.target]
         targets = [target_cls(rows[k], det[k, 5]) for k in ks]  # on the predictions, for grad-cam
         scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in ks] if cam.uses_gradients else []
         levels = [where[k][0] for k in ks]
@@ -240,19 +222,20 @@ class HeatmapEngine:
             probe = self._windows[1]
             windows = [probe.of(where[k][0], where[k][2]) for k in ks]
             groups = pack(windows, probe.shapes, sorted(range(n), key=lambda i: -levels[i]))
-        for first in range(0, len(groups), self.chunk):
-            batch = range(first, min(first + self.chunk, len(groups)))
+        for first in range(0, len(groups), self.options.chunk):
+            batch = range(first, min(first + self.options.chunk, len(groups)))
             grads = []
             if cam.uses_gradients:
                 grads = self.gradients([torch.stack([scores[i] for i in groups[g]]).sum() for g in batch],
                                        activations, b)
             members = [(j, i) for j, g in enumerate(batch) for i in groups[g]]
-            for start in range(0, len(members), self.chunk):
-                part = members[start:start + self.chunk]
+            for start in range(0, len(members), self.options.chunk):
+                part = members[start:start + self.options.chunk]
                 mine = self._member_gradients(grads, [(j, windows[i] if len(groups[batch[j]]) > 1 else None)
                                                       for j, i in part]) if grads else []
                 idx = [i for _, i in part]
-                out[idx] = self.cams(cam, [targets[i] for i in idx], activations, b, mine, size)
+                out[idx] = cam.per_layer(im[b:b + 1].expand(len(idx), *im.shape[1:]), layers, [targets[i] for i in idx],
+                                         [a[b:b + 1].expand(len(idx), *a.shape[1:]) for a in activations], mine)
         return out
 
     @staticmethod
@@ -270,19 +253,6 @@ class HeatmapEngine:
                     stacked[r, :, y0:y1, x0:x1] = g[i][:, y0:y1, x0:x1]
             out.append(stacked)
         return out
-
-    @staticmethod
-    def cams(cam, targets, activations, b, grads, size) -> np.ndarray:
-        """pytorch-grad-cam's weighting, ReLU and scaling for these detections, per layer: (n, L, H, W);
-        ``grads``: per target layer, their (n, C, H, W) gradients (empty for gradient-free methods)."""
-        n = len(targets)
-        cam.activations_and_grads.activations = [a[b:b + 1].detach().expand(n, *a.shape[1:]) for a in activations]
-        cam.activations_and_grads.gradients = grads
-        size_probe = torch.empty(1, 1, 1, 1).expand(n, 3, *size)  # grad-cam reads the target size only
-        try:
-            return np.concatenate(cam.compute_cam_per_layer(size_probe, targets, False), axis=1)
-        finally:
-            cam.activations_and_grads.activations, cam.activations_and_grads.gradients = [], []
 
     def gradients(self, scores, activations, b):
         """d score_k / d activation for each k (``packing.gradients_to``), counted in ``backward_passes``.

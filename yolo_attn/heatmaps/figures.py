@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import OptionError
+
 COLORMAPS = {k[len('COLORMAP_'):].lower(): getattr(cv2, k) for k in dir(cv2) if k.startswith('COLORMAP_')}
 MISSED_COLOR = (0, 0, 255)  # BGR red
 
@@ -35,13 +37,13 @@ class Style:
 
     def __post_init__(self):
         if not 0 <= self.alpha <= 1:
-            raise ValueError(f'--alpha {self.alpha}: the map weight must be between 0 and 1')
+            raise OptionError('alpha', f'{self.alpha}: the map weight must be between 0 and 1')
         if self.colormap not in COLORMAPS:
-            raise ValueError(f"--colormap {self.colormap!r}: choose from {', '.join(sorted(COLORMAPS))}")
+            raise OptionError('colormap', f"{self.colormap!r}: choose from {', '.join(sorted(COLORMAPS))}")
         if not self.scale > 0:
-            raise ValueError(f'--scale {self.scale}: must be a positive factor')
+            raise OptionError('scale', f'{self.scale}: must be a positive factor')
         if self.line_thickness is not None and self.line_thickness < 1:
-            raise ValueError(f'--line-thickness {self.line_thickness}: must be at least 1 pixel')
+            raise OptionError('line_thickness', f'{self.line_thickness}: must be at least 1 pixel')
 
     def label(self, name: str, score: float, prefix: str = '') -> str:
         """The label text, or '' with ``hide_labels``."""

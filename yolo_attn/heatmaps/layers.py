@@ -20,7 +20,9 @@ and this module finds it in the built ``DetectionModel``:
 
 Roles combine with ``+`` or ``,`` and mix with indices: ``backbone+detect``, ``backbone,17``.
 Strides come from one forward pass on a small zero image (hooks on every layer). Errors are
-``LayerSpecError`` (a ``ValueError``; the CLI prints it as one line).
+``LayerSpecError`` (an ``errors.OptionError``, a ``ValueError``: ``layers [99]: ...``; the CLI
+prints it as one line naming ``--layers``). ``LAYERS_HELP`` is the flag's help, shared by every
+command that takes it; ``normalise`` reads a flag's value.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import UserError
+from ..errors import OptionError
 
 ROLES = ('backbone', 'neck', 'detect', 'attention', 'level')
 DEFAULT = 'level'  # chosen by measurement: benchmarks/heatmap_layers_study.py, README "Which layers"
@@ -39,8 +41,23 @@ SPP_TYPES = ('SPP', 'SPPF')
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class LayerSpecError(UserError, ValueError):
-    """A ``--layers`` value that names no layer of this model."""
+LAYERS_HELP = (f"layer indices and/or roles ({', '.join(ROLES)}), combined with + or , (e.g. backbone+detect, "
+               f"4,6,9); resolved per model, printed and stored in the manifest; default {DEFAULT}")
+
+
+class LayerSpecError(OptionError):
+    """A ``layers`` value that names no layer of this model; ``detail`` follows the option's name."""
+
+    def __init__(self, detail: str):
+        super().__init__('layers', detail)
+
+
+def normalise(value):
+    """A ``--layers`` value as given (indices and roles are resolved per model by ``resolve``); None
+    (the default, ``DEFAULT``) for an empty one."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value or None
 
 
 @dataclass
@@ -93,7 +110,7 @@ def _backbone_end(model) -> int:
     an ``attention:`` section expanded as the parser expands it."""
     d = getattr(model, 'yaml', None)
     if not isinstance(d, dict) or not isinstance(d.get('backbone'), list):
-        raise LayerSpecError('the model carries no YAML with a backbone: section; give --layers as indices')
+        raise LayerSpecError('(a role): the model carries no YAML with a backbone: section; give layer indices')
     from ..config.surgery import expand_attention_with_map
     n = len(d['backbone'])
     mapping = expand_attention_with_map(d)[1]
@@ -145,7 +162,7 @@ def level_layers(model) -> list:
         finer = [t for t in ordered if t < stride]
         chosen = ([by_stride[stride]] if stride in by_stride else []) + ([by_stride[finer[-1]]] if finer else [])
         if not chosen:
-            raise LayerSpecError(f'--layers level: no backbone stage at or below stride {stride} (head P{level + 3})')
+            raise LayerSpecError(f'level: no backbone stage at or below stride {stride} (head P{level + 3})')
         out.append(sorted(chosen))
     return out
 
@@ -156,7 +173,7 @@ def tokens(spec) -> list:
     out = []
     for item in items:
         if isinstance(item, bool):
-            raise LayerSpecError(f'--layers {item!r}: expected layer indices or roles')
+            raise LayerSpecError(f'{item!r}: expected layer indices or roles')
         if isinstance(item, int):
             out.append(item)
             continue
@@ -171,10 +188,10 @@ def tokens(spec) -> list:
             else:
                 close = difflib.get_close_matches(t.lower(), ROLES, n=1)
                 hint = f' (did you mean {close[0]}?)' if close else ''
-                raise LayerSpecError(f'--layers {spec!r}: unknown role {t!r}{hint}; use layer indices or roles '
+                raise LayerSpecError(f'{spec!r}: unknown role {t!r}{hint}; use layer indices or roles '
                                      f"{', '.join(ROLES)}, combined with + (e.g. backbone+detect)")
     if not out:
-        raise LayerSpecError(f'--layers {spec!r}: no layer given')
+        raise LayerSpecError(f'{spec!r}: no layer given')
     return out
 
 
@@ -217,7 +234,7 @@ def resolve(model, spec=None) -> Plan:
     last = len(model.model) - 1
     bad = [i for i in items if isinstance(i, int) and not 0 <= i < last]
     if bad:
-        raise LayerSpecError(f'--layers {bad}: layer indices must be 0..{last - 1} (the Detect layer is {last})')
+        raise LayerSpecError(f'{bad}: layer indices must be 0..{last - 1} (the Detect layer is {last})')
     nheads = len(structure(model).reads[last]) if any(isinstance(i, str) for i in items) else \
         len(model.model[-1].f) if isinstance(model.model[-1].f, (list, tuple)) else 1
     fixed, level = set(), 'level' in items
@@ -227,7 +244,7 @@ def resolve(model, spec=None) -> Plan:
             fixed.add(item)
         elif item != 'level':
             if not table[item]:
-                raise LayerSpecError(f'--layers {item}: this model has no {item} layers'
+                raise LayerSpecError(f'{item}: this model has no {item} layers'
                                      + (' (no registered attention block)' if item == 'attention' else ''))
             fixed.update(table[item])
     per_level = [sorted(fixed | set(p)) for p in level_layers(model)] if level else [sorted(fixed)] * nheads

@@ -1,32 +1,101 @@
-"""Which saliency methods explain one detection, and which draw the same map for all of an image.
+"""The saliency methods (pytorch-grad-cam's), used through its public per-method surface.
+
+pytorch-grad-cam's ``BaseCAM`` is a template: ``forward`` runs the model with hooks, a backward
+per batch of targets, then ``compute_cam_per_layer`` -- for each target layer the method's
+``get_cam_image(input_tensor, target_layer, targets, activations, grads, eigen_smooth)`` (the
+hook every method overrides, or ``get_cam_weights`` under the base one), ReLU, and
+``scale_cam_image`` (min-max normalised, resized to the input) -- and ``aggregate_multi_layers``.
+The engine has its own forward and gradients (one forward for all detections, packed backward
+passes), so ``CamMethod`` runs only the per-layer steps, with our activations and gradients
+passed as the arguments those hooks take: the same functions on the same numbers, without
+running the library's hooks or writing its fields. The CAM object itself is built on a one-layer
+stand-in module, so nothing is ever hooked into the user's model.
 
 pytorch-grad-cam marks the methods that never read a gradient with ``uses_gradients=False``
 (``BaseCAM``'s constructor argument; EigenCAM: the first principal component of the activations,
 Muhammad & Yeasin, IJCNN 2020). A detection enters a map only through the gradient of its score,
 so such a method gives **every detection of an image the same map** (every detection of one head
 level, when the layers depend on the level): it shows what the layers respond to, not what one
-detection used. EigenGradCAM projects gradient x activation and is
-per-detection. The rule is read from the library, not listed here, so a method added to
-``engine.METHODS`` is classified without an edit.
+detection used. EigenGradCAM projects gradient x activation and is per-detection. The rule is read
+from the library, not listed here, so a method added to ``METHODS`` is classified without an edit.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
+from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWise, GradCAMPlusPlus, HiResCAM,
+                              LayerCAM, XGradCAM)
+from pytorch_grad_cam.utils.image import scale_cam_image
 
+from ..errors import OptionError
+
+METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
+           'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
+           'eigengradcam': EigenGradCAM}
+DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
 NOT_PER_DETECTION = 'not per-detection: the same map for every detection of an image'
+
+
+def check_method(method: str) -> str:
+    """``method`` if pytorch-grad-cam has it here; an ``OptionError`` (a ``ValueError``) naming the
+    choices otherwise."""
+    if method not in METHODS:
+        raise OptionError('method', f"{method!r}; choose from {', '.join(METHODS)}", 'unknown ')
+    return method
+
+
+@lru_cache(maxsize=None)
+def _blas():
+    from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn, which grad-cam imports
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """numpy's BLAS on one thread while grad-cam weighs (the eigen methods' SVD per detection): its
+    threads otherwise compete with torch's, which stay busy-waiting after each parallel region
+    (measured on a shared 2-core CPU: a 2 x 64 x 40 x 40 projection 0.33 s on one thread, 0.66-0.99 s
+    on two). Entering costs about 50 us (the libraries are found once)."""
+    return _blas().limit(limits=1, user_api='blas')
+
+
+class CamMethod:
+    """One pytorch-grad-cam method applied to activations and gradients computed elsewhere (module
+    docstring): ``per_layer`` is ``compute_cam_per_layer``, ``aggregate_multi_layers`` the library's."""
+
+    def __init__(self, method: str):
+        stand_in = torch.nn.Conv2d(1, 1, 1)  # BaseCAM reads a device from it; its hooks are never fired
+        self.name = check_method(method)
+        self.cam = METHODS[method](stand_in, [stand_in])
+        self.uses_gradients = bool(self.cam.uses_gradients)
+
+    def per_layer(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> np.ndarray:
+        """(n, L, H, W) maps of ``n`` targets, one per target layer, each exactly
+        ``compute_cam_per_layer``'s: ``get_cam_image`` on the layer's (n, C, h, w) activations and
+        gradients (numpy, as the library hands them over), ReLU, ``scale_cam_image`` to the input's
+        width and height. ``input_tensor``: (n, 3, H, W) images; ``grads``: empty for a method
+        that reads no gradient."""
+        size = self.cam.get_target_width_height(input_tensor)
+        out = []
+        for i, layer in enumerate(layers):
+            a = activations[i].detach().cpu().numpy()
+            g = grads[i].detach().cpu().numpy() if i < len(grads) else None
+            with one_blas_thread():
+                cam = self.cam.get_cam_image(input_tensor, layer, targets, a, g, False)
+            out.append(scale_cam_image(np.maximum(cam, 0), size)[:, None])
+        return np.concatenate(out, axis=1)
+
+    def aggregate_multi_layers(self, cam_per_layer) -> np.ndarray:
+        """pytorch-grad-cam's aggregation of per-layer maps (``combine.py``'s ``mean`` rule)."""
+        return self.cam.aggregate_multi_layers(cam_per_layer)
 
 
 @lru_cache(maxsize=None)
 def per_detection(method: str) -> bool:
     """True when ``method``'s map depends on the detection (the method uses gradients)."""
-    from .engine import METHODS
-    layer = torch.nn.Conv2d(1, 1, 1)
-    cam = METHODS[method](layer, [layer])
-    cam.activations_and_grads.release()
-    return bool(cam.uses_gradients)
+    return CamMethod(method).uses_gradients
 
 
 def describe(method: str) -> str:
@@ -36,5 +105,4 @@ def describe(method: str) -> str:
 
 def methods_help() -> str:
     """The ``--method`` help line: every method, and which ones are not per-detection."""
-    from .engine import METHODS
     return f"pytorch-grad-cam weighting: {', '.join(describe(m) for m in METHODS)}"

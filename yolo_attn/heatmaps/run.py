@@ -24,19 +24,17 @@ from ..guards.outputs import save_npy, write_json
 from ..guards.paths import claim_run_dir
 from .api import explain, load_model
 from .attention_maps import AttentionMaps
-from .engine import DEFAULT_METHOD, METHODS
-from .layers import DEFAULT as DEFAULT_LAYERS
-from .layers import ROLES
+from .layers import LAYERS_HELP, normalise as normalise_layers  # noqa: F401  (LAYERS_HELP also importable here)
 from .layers import resolve as resolve_layers
 from .figures import COLORMAPS, Style, enlarge, heat, overlay, overview
-from .methods import NOT_PER_DETECTION, methods_help, per_detection
+from .methods import METHODS, NOT_PER_DETECTION, methods_help, per_detection
 from .naming import level_names, output_stem
+from .options import DEFAULTS as D
+from .options import HeatmapOptions
 from .targets import TARGETS
 from . import shard
 
 LOGGER = logging.getLogger('yolov5')
-LAYERS_HELP = (f"layer indices and/or roles ({', '.join(ROLES)}), combined with + or , (e.g. backbone+detect, "
-               f"4,6,9); resolved per model, printed and stored in the manifest; default {DEFAULT_LAYERS}")
 
 
 def new_run_dir(project, name, exist_ok=False) -> Path:
@@ -50,20 +48,27 @@ def write(path: Path, image) -> str:
     return str(path)
 
 
-def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
-        conf_thres=0.25, iou_thres=0.45, classes=None, agnostic_nms=False, max_det=1000, device='cpu', batch=1,
-        vid_stride=1, renorm_in_box=False, save_maps=False, project='runs/heatmap', name='exp', exist_ok=False,
-        line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
-        attention_maps=False, save_video=False):
-    """Write heatmaps for every detection of every image; return the manifest dict."""
+def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
+        conf_thres=D.conf_thres, iou_thres=D.iou_thres, classes=D.classes, agnostic_nms=D.agnostic_nms,
+        max_det=D.max_det, device=D.device, batch=D.batch, vid_stride=D.vid_stride, renorm_in_box=D.renorm_in_box,
+        save_maps=False, project='runs/heatmap', name='exp', exist_ok=False, line_thickness=Style.line_thickness,
+        alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
+        scale=Style.scale, attention_maps=False, save_video=False):
+    """Write heatmaps for every detection of every image; return the manifest dict. The keywords
+    are the flags' (``options.HeatmapOptions`` holds the defaults of what is computed, ``figures.Style``
+    those of the figures)."""
     if shard.active():  # under torchrun: each rank its share of the images, merged by rank 0
         return shard.heatmap(run, dict(locals()), new_run_dir, save_manifest)
     style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
+    options = HeatmapOptions.of(imgsz=imgsz, method=method, target=target, layers=normalise_layers(layers),
+                                conf_thres=conf_thres, iou_thres=iou_thres, classes=classes, agnostic_nms=agnostic_nms,
+                                max_det=max_det, device=device, batch=batch, vid_stride=vid_stride,
+                                renorm_in_box=renorm_in_box)
     model = load_model(weights, device)
     if not per_detection(method):
         LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
                        'not what each detection used; choose a gradient-based method for per-detection maps')
-    plan = resolve_layers(model, layers)  # roles or indices (layers.py); refused before any folder is made
+    plan = resolve_layers(model, options.layers)  # roles or indices (layers.py); refused before any folder is made
     save_dir = new_run_dir(project, name, exist_ok)
     levels = level_names(model)
     print(f'layers: {plan.describe()}')
@@ -79,8 +84,7 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
     videos = VideoWriters(save_dir, vid_stride) if save_video else None
     seen, constant, t_write, t0 = {}, 0, 0.0, time.time()
     try:
-        for image in explain(model, source, imgsz, method, target, layers, conf_thres, iou_thres, classes,
-                             agnostic_nms, max_det, device, batch, vid_stride, renorm_in_box, progress=True,
+        for image in explain(model, source, options=options.of(options, layers=plan), progress=True,
                              on_skip=lambda path, why: manifest['skipped'].append({'path': path, 'reason': why})):
             t = time.time()
             stem = output_stem(image.path, image.frame)
@@ -131,11 +135,9 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
 
 
 def figure_style(*args) -> Style:
-    """``figures.Style`` from the figure flags; a bad value is one line (``UserError``)."""
-    try:
-        return Style(*args)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    """``figures.Style`` from the figure flags (positional, in its field order); a bad value is an
+    ``OptionError`` naming the flag's option (one line from the CLI)."""
+    return Style(*args)
 
 
 def save_manifest(save_dir: Path, manifest: dict, t0: float, t_write: float) -> None:
@@ -188,19 +190,13 @@ class VideoWriters:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
     p.add_argument('--source', required=True, help='image, folder, glob, video or .txt list')
-    p.add_argument('--imgsz', '--img', '--img-size', type=int, default=640, help='inference size (pixels)')
-    p.add_argument('--method', default=DEFAULT_METHOD, choices=list(METHODS), metavar='METHOD', help=methods_help())
-    p.add_argument('--target', default='score', choices=list(TARGETS),
-                   help='conf: objectness; class: class probability; score: objectness x class probability')
-    p.add_argument('--layers', default=None, help=LAYERS_HELP)
-    p.add_argument('--conf-thres', type=float, default=0.25, help='confidence threshold')
-    p.add_argument('--iou-thres', type=float, default=0.45, help='NMS IoU threshold')
+    add_model_arguments(p, max_det=D.max_det)
+    p.add_argument('--method', default=D.method, choices=list(METHODS), metavar='METHOD', help=methods_help())
     p.add_argument('--classes', nargs='+', type=int, help='filter by class: --classes 0, or --classes 0 2 3')
     p.add_argument('--agnostic-nms', action='store_true', help='class-agnostic NMS')
-    p.add_argument('--max-det', type=int, default=1000, help='maximum detections per image')
-    p.add_argument('--device', default='cpu', help='cpu or cuda device, i.e. 0')
-    p.add_argument('--batch', type=int, default=1, help='images per forward pass')
-    p.add_argument('--vid-stride', type=int, default=1, help='video frame-rate stride')
+    p.add_argument('--device', default=D.device, help='cpu or cuda device, i.e. 0')
+    p.add_argument('--batch', type=int, default=D.batch, help='images per forward pass')
+    p.add_argument('--vid-stride', type=int, default=D.vid_stride, help='video frame-rate stride')
     p.add_argument('--renorm-in-box', action='store_true', help='normalise each map inside its box, zero outside')
     p.add_argument('--save-maps', action='store_true', help='also save each raw map as float32 .npy (original size)')
     p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels; default: by image size)')
@@ -214,14 +210,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--exist-ok', action='store_true', help='reuse project/name if it is empty')
 
 
+def add_model_arguments(p: argparse.ArgumentParser, max_det: int,
+                        max_det_help: str = 'maximum detections per image') -> None:
+    """The flags of what the model is asked, shared by heatmap, heatmap-eval and heatmap-compare
+    (defaults from ``options.DEFAULTS``; ``max_det``: the command's own)."""
+    p.add_argument('--imgsz', '--img', '--img-size', type=int, default=D.imgsz, help='inference size (pixels)')
+    p.add_argument('--target', default=D.target, choices=list(TARGETS),
+                   help='conf: objectness; class: class probability; score: objectness x class probability')
+    p.add_argument('--layers', default=D.layers, help=LAYERS_HELP)
+    p.add_argument('--conf-thres', type=float, default=D.conf_thres, help='confidence threshold')
+    p.add_argument('--iou-thres', type=float, default=D.iou_thres, help='NMS IoU threshold')
+    p.add_argument('--max-det', type=int, default=max_det, help=max_det_help)
+
+
 def add_figure_arguments(p: argparse.ArgumentParser) -> None:
     """The figure flags shared with ``heatmap-compare`` (``--line-thickness`` is added by each command)."""
-    p.add_argument('--alpha', type=float, default=0.5, help='weight of the map over the image, 0 to 1')
-    p.add_argument('--colormap', default='jet', choices=sorted(COLORMAPS), metavar='NAME',
+    p.add_argument('--alpha', type=float, default=Style.alpha, help='weight of the map over the image, 0 to 1')
+    p.add_argument('--colormap', default=Style.colormap, choices=sorted(COLORMAPS), metavar='NAME',
                    help=f"OpenCV colormap: {', '.join(sorted(COLORMAPS))}")
     p.add_argument('--hide-labels', action='store_true', help='no class labels on the boxes')
     p.add_argument('--hide-conf', action='store_true', help='class names without scores')
-    p.add_argument('--scale', type=float, default=1.0,
+    p.add_argument('--scale', type=float, default=Style.scale,
                    help='output size / image size, e.g. 3 for 160-px images: boxes and labels are drawn after '
                         'enlarging, so they stay thin and readable')
 

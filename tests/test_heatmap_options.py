@@ -1,0 +1,151 @@
+"""The heatmap library's surface: pytorch-grad-cam through its public per-method hooks
+(``methods.CamMethod``), one keyword-only options object with the defaults written once
+(``options.HeatmapOptions``), and errors that name options, not flags (the CLI names the flag)."""
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import WS_IMGSZ
+from yolo_attn.errors import OptionError
+from yolo_attn.heatmaps.methods import METHODS, CamMethod
+from yolo_attn.heatmaps.options import DEFAULTS, HeatmapOptions
+
+
+class TinyNet(torch.nn.Module):
+    """Two convolutions and a linear classifier: small enough to run every method in milliseconds."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU())
+        self.b = torch.nn.Sequential(torch.nn.Conv2d(8, 6, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.fc(self.b(self.a(x)).mean((2, 3)))
+
+
+class Logit:
+    def __init__(self, c):
+        self.c = c
+
+    def __call__(self, out):
+        return out[self.c]
+
+
+@pytest.mark.parametrize('method', list(METHODS))
+def test_cam_method_equals_grad_cams_own_per_layer_maps(method):
+    """``CamMethod.per_layer`` on activations and gradients we computed equals grad-cam's own
+    forward, backward and ``compute_cam_per_layer`` on the same model, layers and targets."""
+    net = TinyNet().eval()
+    x = torch.rand(2, 3, 16, 20, generator=torch.Generator().manual_seed(1))
+    targets = [Logit(1), Logit(3)]
+    layers = [net.a, net.b]
+    cam = METHODS[method](net, layers)
+    cam.compute_input_gradient = True
+    cam(x, targets)
+    theirs = np.concatenate(cam.compute_cam_per_layer(x, targets, False), axis=1)
+    cam.activations_and_grads.release()
+
+    acts = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, m=m: acts.__setitem__(m, o)) for m in layers]
+    out = net(x)
+    for h in hooks:
+        h.remove()
+    ours_cam = CamMethod(method)
+    a = [acts[m] for m in layers]
+    grads = []
+    if ours_cam.uses_gradients:
+        score = sum(t(o) for t, o in zip(targets, out))
+        grads = list(torch.autograd.grad(score, a))
+    ours = ours_cam.per_layer(x, layers, targets, a, grads)
+    assert ours.shape == (2, 2, 16, 20) and theirs.shape == ours.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
+    assert not ours_cam.cam.activations_and_grads.activations  # nothing written into the library's fields
+    assert not ours_cam.cam.activations_and_grads.gradients
+
+
+def test_engine_hooks_nothing_into_the_model(ws):
+    """The engine's CAM object is built on a stand-in: the user's model carries no grad-cam hook."""
+    from yolo_attn.heatmaps import HeatmapEngine, load_model
+    model = load_model(ws / 'w.pt')
+    before = [len(m._forward_hooks) for m in model.modules()]
+    engine = HeatmapEngine(model, layers='backbone+detect')
+    assert [len(m._forward_hooks) for m in model.modules()] == before
+    assert engine.cam.name == DEFAULTS.method and engine.options == DEFAULTS.of(layers='backbone+detect')
+
+
+def test_defaults_written_once_and_read_by_every_entry_point():
+    """``run()``'s keywords, the heatmap CLI's flags, ``explain``, the engine and the ``Perturber`` read
+    their defaults from ``options.DEFAULTS``."""
+    from yolo_attn.cli import make_parser
+    from yolo_attn.evaluation.perturb import Perturber
+    from yolo_attn.heatmaps.run import run
+    params = inspect.signature(run).parameters
+    shared = [n for n in params if n in HeatmapOptions.__dataclass_fields__]
+    assert len(shared) >= 12
+    for name in shared:
+        assert params[name].default == getattr(DEFAULTS, name), name
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    args = make_parser('heatmap').parse_args(['heatmap', '--weights', 'w.pt', '--source', 'x'])
+    for name in shared:
+        if hasattr(args, name):
+            assert getattr(args, name) == getattr(DEFAULTS, name), name
+    assert inspect.signature(Perturber).parameters['imgsz'].default == DEFAULTS.imgsz
+
+
+def test_options_are_keyword_only_frozen_and_checked():
+    with pytest.raises(TypeError):
+        HeatmapOptions(640)  # keyword-only
+    with pytest.raises(TypeError, match="unknown heatmap option 'conf_thresh' .*did you mean conf_thres"):
+        HeatmapOptions.of(conf_thresh=0.5)
+    o = HeatmapOptions.of(method='gradcam', classes=[2, 0])
+    assert o.classes == (2, 0) and o.method == 'gradcam' and o.max_det == DEFAULTS.max_det
+    with pytest.raises(AttributeError):  # frozen (dataclasses.FrozenInstanceError)
+        o.method = 'layercam'
+    assert HeatmapOptions.of(o, max_det=5) == HeatmapOptions(method='gradcam', classes=(2, 0), max_det=5)
+    assert o.nms() == dict(conf_thres=DEFAULTS.conf_thres, iou_thres=DEFAULTS.iou_thres, classes=[2, 0],
+                           agnostic=False, max_det=DEFAULTS.max_det)
+
+
+@pytest.mark.parametrize('change, python, flag', [
+    (dict(method='nope'), "unknown method 'nope'", "unknown --method 'nope'"),
+    (dict(target='box'), "unknown target 'box'", "unknown --target 'box'"),
+    (dict(conf_thres=2.0), 'conf_thres 2.0: must be between 0 and 1', '--conf-thres 2.0: must be between 0 and 1'),
+    (dict(max_det=0), 'max_det 0: must be a whole number >= 1', '--max-det 0: must be a whole number >= 1'),
+])
+def test_library_errors_name_the_option_and_the_cli_the_flag(change, python, flag):
+    with pytest.raises(ValueError) as e:  # a plain ValueError for Python callers
+        HeatmapOptions.of(**change)
+    assert str(e.value).startswith(python) and '--' not in str(e.value)
+    assert isinstance(e.value, OptionError) and e.value.cli_message().startswith(flag)
+
+
+def test_explain_is_keyword_only_and_its_errors_speak_python(ws):
+    from yolo_attn.heatmaps import explain
+    with pytest.raises(TypeError):
+        next(explain(ws / 'w.pt', ws / 'ds' / 'images' / 'val', WS_IMGSZ))
+    with pytest.raises(ValueError) as e:
+        next(explain(ws / 'w.pt', ws / 'nowhere', imgsz=WS_IMGSZ))
+    assert str(e.value).startswith('source ') and 'nowhere' in str(e.value) and '--source' not in str(e.value)
+    with pytest.raises(ValueError) as e:
+        next(explain(ws / 'w.pt', ws / 'ds' / 'images' / 'val', imgsz=WS_IMGSZ, layers='4,99'))
+    assert str(e.value).startswith('layers [99]: layer indices must be') and '--layers' not in str(e.value)
+
+
+@pytest.mark.parametrize('argv, line', [
+    (['--conf-thres', '2'], 'yolo-attn heatmap: error: --conf-thres 2.0: must be between 0 and 1'),
+    (['--layers', 'backbon'], "yolo-attn heatmap: error: --layers 'backbon': unknown role 'backbon' (did you mean "
+                              'backbone?)'),
+    (['--alpha', '3'], 'yolo-attn heatmap: error: --alpha 3.0: the map weight must be between 0 and 1'),
+])
+def test_cli_lines_name_the_flag(ws, capsys, argv, line):
+    from yolo_attn.cli import main
+    code = main(['heatmap', '--weights', str(ws / 'w.pt'), '--source', str(ws / 'ds' / 'images' / 'val'),
+                 '--imgsz', str(WS_IMGSZ), '--project', str(ws / 'never'), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith(line), err
+    assert not (ws / 'never').exists()  # refused before any folder is made
