@@ -10,6 +10,7 @@ import torch
 
 from conftest import WS_IMGSZ
 from yolo_attn.blocks import CBAM, ECA, SE, CoordAtt, SimAM
+from yolo_attn.heatmaps.api import letterbox_tensor
 from yolo_attn.heatmaps.attention_maps import AttentionMaps, attention_layers, spatial_gate
 
 torch.manual_seed(0)
@@ -72,14 +73,15 @@ def test_model_maps_are_at_original_size_and_flat_gates_get_a_note(ws):
     layers = attention_layers(model)
     assert len(layers) == 3 and all(type(model.model[i]).__name__ == 'CBAM' for i in layers)
     im0 = np.random.default_rng(0).integers(0, 255, (100, 150, 3), dtype=np.uint8)
-    maps = AttentionMaps(model, WS_IMGSZ)(im0)
+    x = letterbox_tensor(im0, WS_IMGSZ, int(model.stride.max()))[None]
+    maps = AttentionMaps(model)(x, im0)
     assert [g.layer for g in maps] == layers and [g.stride for g in maps] == [8, 16, 32]
     for g in maps:
         assert g.map.shape == (100, 150) and g.map.dtype == np.float32 and g.note == ''
         assert g.map.min() >= 0 and g.map.max() == pytest.approx(1, abs=1e-3) and g.gate_max > g.gate_min
     # the first block turned into a channel-only gate (what SE and ECA do): skipped with a note
     model.model[layers[0]].forward = lambda x: x * torch.sigmoid(x.mean((2, 3), keepdim=True))
-    flat = AttentionMaps(model, WS_IMGSZ)(im0)[0]
+    flat = AttentionMaps(model)(x, im0)[0]
     assert flat.map is None and 'no spatial gate' in flat.note
 
 

@@ -149,3 +149,34 @@ def test_cli_lines_name_the_flag(ws, capsys, argv, line):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith(line), err
     assert not (ws / 'never').exists()  # refused before any folder is made
+
+
+def test_attention_maps_come_from_the_heatmaps_own_forward(ws):
+    """``attention_maps=True`` adds no forward: one per image (batch 1), with or without it, and the
+    gates equal those of a forward of their own (``AttentionMaps.__call__``)."""
+    from yolo_attn.heatmaps import explain, load_model
+    from yolo_attn.heatmaps.api import letterbox_tensor
+    from yolo_attn.heatmaps.attention_maps import AttentionMaps
+    from yolo_attn.heatmaps.layers import structure
+    model = load_model(ws / 'w.pt')
+    structure(model)  # the layer roles' one probe forward (cached per model), before counting
+    calls = []
+    hook = model.model[0].register_forward_pre_hook(lambda *a: calls.append(1))
+    folder = ws / 'ds' / 'images' / 'val'
+    try:
+        plain = list(explain(model, folder, imgsz=WS_IMGSZ, conf_thres=0.05, max_det=3))
+        n_plain, calls[:] = len(calls), []
+        results = list(explain(model, folder, imgsz=WS_IMGSZ, conf_thres=0.05, max_det=3, attention_maps=True))
+        n_gates = len(calls)
+    finally:
+        hook.remove()
+    assert n_plain == n_gates == len(results) == len(plain) == 3  # one forward per image, gates included
+    assert all(r.attention_maps is None for r in plain)
+    for r in results:
+        x = letterbox_tensor(r.image, WS_IMGSZ, int(model.stride.max()))[None]
+        own = AttentionMaps(model)(x, r.image)
+        assert [g.layer for g in r.attention_maps] == [g.layer for g in own] == [5, 8, 12]
+        for a, b in zip(r.attention_maps, own):
+            assert a.map.shape == r.shape and a.stride == b.stride
+            np.testing.assert_allclose(a.map, b.map, atol=1e-5, rtol=0)
+            assert a.gate_min == pytest.approx(b.gate_min, abs=1e-5) and a.gate_max == pytest.approx(b.gate_max, abs=1e-5)

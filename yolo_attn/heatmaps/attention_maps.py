@@ -20,10 +20,11 @@ rule for every block, without reading its internals:
   are **skipped with a note**, as is any block whose gate varies by less than ``FLAT`` across the
   image.
 
-The gate (feature-map resolution) is upsampled to the letterboxed input with OpenCV's bilinear
-resize (as pytorch-grad-cam's ``scale_cam_image`` does for CAMs) and taken back to the original
-image by yolov5's ``scale_image`` (the letterbox padding cropped off), like the per-detection
-maps. The PNG shows it min-max normalised over the image; the manifest keeps the gate's own range
+The hooks are attached during the heatmap engine's own forward (``AttentionMaps.attach``: no
+second forward per image). The gate (feature-map resolution) is upsampled to the letterboxed input
+with OpenCV's bilinear resize (as pytorch-grad-cam's ``scale_cam_image`` does for CAMs) and taken
+back to the original image by yolov5's ``scale_image`` (the letterbox padding cropped off), like
+the per-detection maps. The PNG shows it min-max normalised over the image; the manifest keeps the gate's own range
 there (``gate_min``, ``gate_max``).
 """
 
@@ -74,43 +75,34 @@ def _keep(store: dict, index: int, module, inputs, output):
 
 
 class AttentionMaps:
-    """The spatial gates of a model's attention blocks for one original image at a time."""
+    """The spatial gates of a model's attention blocks, read by forward hooks during a forward that
+    someone else runs: ``HeatmapEngine``'s own (``attach`` before it, ``gates`` per image after it),
+    so ``--attention-maps`` costs no forward of its own. ``__call__`` runs one forward itself, for
+    a Python caller with a letterboxed image (``api.letterbox_tensor``)."""
 
-    def __init__(self, model, imgsz: int):
-        from yolov5.utils.general import check_img_size
-        self.model = model.eval()
-        self.stride = int(model.stride.max())
-        self.imgsz = check_img_size(imgsz, s=self.stride)
+    def __init__(self, model):
+        self.model = model
         self.layers = attention_layers(model)
-        self.device = next(model.parameters()).device
+        self._store = {}
 
-    def letterbox(self, im0: np.ndarray) -> torch.Tensor:
-        """What ``LoadImages`` feeds the model: letterboxed, RGB, CHW, float in [0, 1], batch of 1."""
-        from yolov5.utils.augmentations import letterbox
-        im = letterbox(im0, self.imgsz, stride=self.stride, auto=True)[0]
-        x = torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)[::-1])).float() / 255
-        return x[None].to(self.device)
+    def attach(self) -> list:
+        """Hooks on the attention blocks that keep their input and output of the next forward;
+        the caller removes the returned handles after it."""
+        self._store.clear()
+        return [self.model.model[i].register_forward_hook(partial(_keep, self._store, i)) for i in self.layers]
 
-    @torch.inference_mode()
-    def __call__(self, im0: np.ndarray) -> list[GateMap]:
+    def gates(self, b: int, size, im0: np.ndarray) -> list[GateMap]:
+        """Image ``b`` of the last forward's batch: each block's gate (``spatial_gate``) upsampled to
+        the letterboxed input ``size`` (H, W) and taken back to ``im0``'s size."""
         from yolov5.utils.segment.general import scale_image
-        if not self.layers:
-            return []
-        x = self.letterbox(im0)
-        store = {}
-        hooks = [self.model.model[i].register_forward_hook(partial(_keep, store, i)) for i in self.layers]
-        try:
-            self.model(x)
-        finally:
-            for h in hooks:
-                h.remove()
+        h, w = (int(v) for v in size)
         out = []
         for i in self.layers:
-            inp, outp = store[i]
-            g = spatial_gate(inp[0], outp[0]).float().cpu().numpy()
-            up = cv2.resize(g, (x.shape[3], x.shape[2]), interpolation=cv2.INTER_LINEAR)
-            gate = scale_image(x.shape[2:], up[..., None], im0.shape)[..., 0]  # the image's part, original size
-            item = GateMap(i, type(self.model.model[i]).__name__, round(x.shape[2] / g.shape[0]),
+            inp, outp = self._store[i]
+            g = spatial_gate(inp[b], outp[b]).float().cpu().numpy()
+            up = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+            gate = scale_image((h, w), up[..., None], im0.shape)[..., 0]  # the image's part, original size
+            item = GateMap(i, type(self.model.model[i]).__name__, round(h / g.shape[0]),
                            float(gate.min()), float(gate.max()))
             spread = item.gate_max - item.gate_min
             if not spread > FLAT * max(abs(item.gate_max), abs(item.gate_min), 1e-12):
@@ -120,3 +112,23 @@ class AttentionMaps:
                 item.map = np.clip((gate - item.gate_min) / spread, 0, 1).astype(np.float32)
             out.append(item)
         return out
+
+    def release(self) -> None:
+        """Drop the kept tensors of the last forward."""
+        self._store.clear()
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor, im0: np.ndarray) -> list[GateMap]:
+        """The gates of ``im0``, letterboxed as ``x`` (1, 3, H, W), from one forward of its own."""
+        if not self.layers:
+            return []
+        hooks = self.attach()
+        try:
+            self.model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        try:
+            return self.gates(0, x.shape[2:], im0)
+        finally:
+            self.release()

@@ -20,7 +20,9 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
    level uses are combined by ``combine.py`` (default ``mean``: pytorch-grad-cam's
    ``aggregate_multi_layers``; ``gmean``: their geometric mean);
 5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
-   boxes with yolov5's ``scale_boxes``, exactly as detect.py does.
+   boxes with yolov5's ``scale_boxes``, exactly as detect.py does;
+6. with the ``attention_maps`` option, the attention blocks' spatial gates are read by hooks during
+   the same forward (``attention_maps.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 from pytorch_grad_cam.utils.image import scale_cam_image
 
+from .attention_maps import AttentionMaps
 from .combine import combine_layers
 from .layers import resolve as resolve_layers
 from .methods import DEFAULT_METHOD, METHODS, CamMethod  # noqa: F401  (METHODS also importable from here)
@@ -70,6 +73,7 @@ class ImageResult:
     image: np.ndarray = field(repr=False)  # original BGR image
     detections: list = field(default_factory=list)
     frame: int | None = None  # 0-based frame index in its video (None for an image); set by api.explain
+    attention_maps: list | None = None  # attention_maps.GateMap per attention block (option attention_maps)
 
 
 def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
@@ -134,6 +138,7 @@ class HeatmapEngine:
         self.backward_passes = 0  # autograd.grad calls so far (packing makes it fewer than detections)
         self.cam = CamMethod(o.method)  # pytorch-grad-cam's weighting, scaling and aggregation (methods.py)
         self.names = class_names(model)
+        self.gates = AttentionMaps(model) if o.attention_maps else None  # read during our forward
 
     def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
         """``im``: letterboxed float batch (B, 3, H, W) in [0, 1]; ``im0s``: original BGR images."""
@@ -161,7 +166,11 @@ class HeatmapEngine:
                 result.detections.append(Detection(
                     index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
                     float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), cam, constant, energy))
+            if self.gates is not None:
+                result.attention_maps = self.gates.gates(b, im.shape[2:], im0)
             results.append(result)
+        if self.gates is not None:
+            self.gates.release()
         return results
 
     def forward(self, im: torch.Tensor):
@@ -170,6 +179,8 @@ class HeatmapEngine:
         acts = {}
         first = min(self.layers)
         hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i, i == first)) for i in self.layers]
+        if self.gates is not None:
+            hooks += self.gates.attach()  # --attention-maps: the blocks' gates from this same forward
         try:
             with torch.no_grad():  # until the first target layer, which turns recording on (see _keep)
                 pred, raw = self.model(im.detach())

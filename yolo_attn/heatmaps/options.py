@@ -35,6 +35,7 @@ class HeatmapOptions:
     batch: int = 1  # images per forward pass
     vid_stride: int = 1  # every vid_stride-th video frame
     renorm_in_box: bool = False  # each map normalised inside its box, zero outside
+    attention_maps: bool = False  # also each attention block's spatial gate per image (attention_maps.py)
     device: object = 'cpu'
     chunk: int = 16  # gradient groups held at a time (engine: memory vs. speed)
     pack: bool = True  # share backward passes between detections with disjoint gradients (packing.py)

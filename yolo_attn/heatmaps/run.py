@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..guards.outputs import save_npy, write_json
 from ..guards.paths import claim_run_dir
 from .api import explain, load_model
-from .attention_maps import AttentionMaps
+from .attention_maps import attention_layers
 from .layers import LAYERS_HELP, normalise as normalise_layers  # noqa: F401  (LAYERS_HELP also importable here)
 from .layers import resolve as resolve_layers
 from .figures import COLORMAPS, Style, enlarge, heat, overlay, overview
@@ -53,7 +53,7 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
         max_det=D.max_det, device=D.device, batch=D.batch, vid_stride=D.vid_stride, renorm_in_box=D.renorm_in_box,
         save_maps=False, project='runs/heatmap', name='exp', exist_ok=False, line_thickness=Style.line_thickness,
         alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
-        scale=Style.scale, attention_maps=False, save_video=False):
+        scale=Style.scale, attention_maps=D.attention_maps, save_video=False):
     """Write heatmaps for every detection of every image; return the manifest dict. The keywords
     are the flags' (``options.HeatmapOptions`` holds the defaults of what is computed, ``figures.Style``
     those of the figures)."""
@@ -63,7 +63,7 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
     options = HeatmapOptions.of(imgsz=imgsz, method=method, target=target, layers=normalise_layers(layers),
                                 conf_thres=conf_thres, iou_thres=iou_thres, classes=classes, agnostic_nms=agnostic_nms,
                                 max_det=max_det, device=device, batch=batch, vid_stride=vid_stride,
-                                renorm_in_box=renorm_in_box)
+                                renorm_in_box=renorm_in_box, attention_maps=attention_maps)
     model = load_model(weights, device)
     if not per_detection(method):
         LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
@@ -72,14 +72,13 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
     save_dir = new_run_dir(project, name, exist_ok)
     levels = level_names(model)
     print(f'layers: {plan.describe()}')
-    gates = AttentionMaps(model, imgsz) if attention_maps else None
     manifest = {'weights': str(weights), 'method': method, 'per_detection': per_detection(method), 'target': target,
                 'imgsz': imgsz, 'layers': plan.to_json(),
                 'conf_thres': conf_thres, 'iou_thres': iou_thres, 'renorm_in_box': renorm_in_box,
                 'style': vars(style), 'head_levels': levels, 'complete': False, 'images': [], 'skipped': []}
-    if gates is not None:
-        manifest['attention_layers'] = gates.layers
-        if not gates.layers:
+    if attention_maps:
+        manifest['attention_layers'] = attention_layers(model)
+        if not manifest['attention_layers']:
             LOGGER.warning(f'WARNING: --attention-maps: {weights} has no registered attention block')
     videos = VideoWriters(save_dir, vid_stride) if save_video else None
     seen, constant, t_write, t0 = {}, 0, 0.0, time.time()
@@ -111,8 +110,8 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
                     LOGGER.warning(f'WARNING: {png.name}: the map is constant (no gradient reached layers '
                                    f'{item["layers"]}); kept and flagged in the manifest')
                 entry['detections'].append(item)
-            if gates is not None:
-                entry['attention_maps'] = write_gates(gates(image.image), image.image, save_dir, stem, style)
+            if image.attention_maps is not None:  # read during the heatmaps' own forward (engine.py)
+                entry['attention_maps'] = write_gates(image.attention_maps, image.image, save_dir, stem, style)
             if videos is not None and image.frame is not None:
                 cam = np.max([d.map for d in image.detections], 0) if image.detections else None
                 entry['video'] = videos.add(image.path, overview(image.image, image.detections, style, cam))
