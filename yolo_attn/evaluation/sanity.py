@@ -210,7 +210,7 @@ class RandomisedMaps:
 
     def __call__(self, x: torch.Tensor, im0: np.ndarray, detections) -> list[np.ndarray]:
         """``x``: the image letterboxed (1, 3, H, W) as the trained model saw it; ``im0``: the original."""
-        from yolov5.utils.segment.general import scale_image
+        from ..heatmaps.engine import to_original
         if not detections:
             return []
         pred, raw, activations = self.engine.forward(x)
@@ -219,4 +219,4 @@ class RandomisedMaps:
         rows = torch.tensor([d.index for d in detections])
         where = [(d.level, d.anchor, tuple(d.cell)) for d in detections]
         maps = self.engine.maps_for(raw, activations, 0, det, rows, x, where)
-        return [scale_image(x.shape[2:], m, im0.shape)[..., 0].astype(np.float32) for m in maps]
+        return [to_original(m, im0.shape) for m in maps]

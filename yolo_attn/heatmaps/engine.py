@@ -20,7 +20,9 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
    level uses are combined by ``combine.py`` (default ``mean``: pytorch-grad-cam's
    ``aggregate_multi_layers``; ``gmean``: their geometric mean);
 5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
-   boxes with yolov5's ``scale_boxes``, exactly as detect.py does;
+   boxes with yolov5's ``scale_boxes``, exactly as detect.py does. A detection keeps its map at the
+   letterboxed input's size and makes the original-size one when it is read (``Detection.map``), so
+   a run writes each one and drops it: memory does not grow with detections x image size;
 6. with the ``attention_maps`` option, the attention blocks' spatial gates are read by hooks during
    the same forward (``attention_maps.py``).
 """
@@ -61,9 +63,19 @@ class Detection:
     level: int  # Detect head (0 = stride 8)
     anchor: int
     cell: tuple  # (row, column) in that head's grid
-    map: np.ndarray = field(repr=False)  # float32 in [0, 1], original image size
+    letterbox_map: np.ndarray = field(repr=False)  # float32 in [0, 1] at the letterboxed input's size
+    image_shape: tuple = ()  # shape of the original image, which ``map`` is at
     constant: bool = False  # the map carries no information (no gradient reached the layers)
     energy_in_box: float = 0.0
+    renorm_in_box: bool = False  # ``map`` normalised inside the box, zero outside
+
+    @property
+    def map(self) -> np.ndarray:
+        """float32 (H, W) in [0, 1] at the original image's size, made from ``letterbox_map`` on each
+        access and not kept: a detection holds its map at the model's input size, so memory does not
+        grow with detections x original resolution (a caller that needs it twice keeps the array)."""
+        cam = to_original(self.letterbox_map, self.image_shape)
+        return renorm_in_box(cam, self.box) if self.renorm_in_box and not self.constant else cam
 
 
 @dataclass
@@ -98,6 +110,13 @@ def locate(index: int, na: int, grids: list) -> tuple:
             return level, anchor, divmod(rest, nx)
         index -= n
     raise IndexError('prediction index beyond the last head')
+
+
+def to_original(cam: np.ndarray, shape) -> np.ndarray:
+    """A letterbox-space map (H, W) at the original image's ``shape``: yolov5's ``scale_image``
+    (the padding cropped off, resized), float32."""
+    from yolov5.utils.segment.general import scale_image
+    return scale_image(cam.shape, cam, shape)[..., 0].astype(np.float32)
 
 
 def renorm_in_box(cam: np.ndarray, box) -> np.ndarray:
@@ -143,7 +162,6 @@ class HeatmapEngine:
     def __call__(self, im: torch.Tensor, im0s: list, paths: list) -> list[ImageResult]:
         """``im``: letterboxed float batch (B, 3, H, W) in [0, 1]; ``im0s``: original BGR images."""
         from yolov5.utils.general import scale_boxes
-        from yolov5.utils.segment.general import scale_image
         pred, raw, activations = self.forward(im)
         grids = [tuple(r.shape[2:4]) for r in raw]
         results = []
@@ -157,15 +175,14 @@ class HeatmapEngine:
                 cls, index = int(det[k, 5]), int(rows[k])
                 level, anchor, cell = where[k]
                 box = [float(v) for v in boxes[k]]
-                cam = scale_image(im.shape[2:], maps[k], im0.shape)[..., 0].astype(np.float32)
                 constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
-                energy = energy_in_box(cam, box)  # of the map itself, before --renorm-in-box zeroes the rest
-                if self.options.renorm_in_box and not constant:
-                    cam = renorm_in_box(cam, box)
+                # of the map itself at original size (made, measured, dropped), before --renorm-in-box
+                energy = energy_in_box(to_original(maps[k], im0.shape), box)
                 row = pred[b, index].detach()
                 result.detections.append(Detection(
                     index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
-                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), cam, constant, energy))
+                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), maps[k], im0.shape, constant,
+                    energy, self.options.renorm_in_box))
             if self.gates is not None:
                 result.attention_maps = self.gates.gates(b, im.shape[2:], im0)
             results.append(result)

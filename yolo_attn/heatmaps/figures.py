@@ -140,11 +140,12 @@ def scaled_box(box, factor: float, offset=(0, 0)) -> list[float]:
             (float(box[2]) - ox) * factor, (float(box[3]) - oy) * factor]
 
 
-def overlay(image_bgr: np.ndarray, det, style: Style = Style(), others=()) -> np.ndarray:
+def overlay(image_bgr: np.ndarray, det, style: Style = Style(), others=(), cam=None) -> np.ndarray:
     """One detection: its map over the image (enlarged by ``style.scale`` first), its box and label
-    (kept clear of the ``others`` boxes -- the image's other detections -- where it can be)."""
+    (kept clear of the ``others`` boxes -- the image's other detections -- where it can be).
+    ``cam``: the detection's map if the caller already made it (default ``det.map``)."""
     from yolov5.utils.plots import colors
-    vis = heat(enlarge(image_bgr, style.scale), enlarge(det.map, style.scale), style)
+    vis = heat(enlarge(image_bgr, style.scale), enlarge(det.map if cam is None else cam, style.scale), style)
     return draw_box(vis, scaled_box(det.box, style.scale), style.label(det.name, det.score), colors(det.cls, True),
                     style, avoid=[scaled_box(b, style.scale) for b in others])
 

@@ -6,7 +6,8 @@ Figures are drawn by ``figures`` (``--alpha --colormap --hide-labels --hide-conf
 --scale``), files named by ``naming`` (video frames ``<video>_<frame:06d>``); ``--attention-maps``
 adds each attention block's spatial gate per image (``attention_maps``); ``--save-video`` writes,
 per video, the frames with every detection's box over the maximum of their maps. The manifest is
-rewritten after every image, so it is valid when a run is cut short.
+rewritten after every image, so it is valid when a run is cut short. Each detection's map is made
+at the image's size when it is written and dropped after it (``engine.Detection.map``).
 """
 
 from __future__ import annotations
@@ -92,29 +93,33 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
             entry = {'path': image.path, 'frame': image.frame, 'height': image.shape[0], 'width': image.shape[1],
                      'overview': write(save_dir / f'{stem}.png', overview(image.image, image.detections, style)),
                      'detections': []}
+            most = None  # --save-video: the maximum of the frame's maps, accumulated one map at a time
             for k, det in enumerate(image.detections):
                 png = save_dir / f'{stem}_{k:03d}_{det.name}.png'
+                cam = det.map  # original size, made now and dropped after this detection (engine.Detection)
                 item = {'index': k, 'box_xyxy': det.box, 'class_id': det.cls, 'class_name': det.name,
                         'objectness': det.objectness, 'class_prob': det.class_prob, 'score': det.score,
                         'head_level': levels[det.level], 'anchor': det.anchor, 'cell': list(det.cell),
                         'raw_index': det.index, 'target': target, 'method': method,
                         'layers': plan.for_level(det.level),
                         'png': write(png, overlay(image.image, det, style,
-                                                  [d.box for d in image.detections if d is not det])),
+                                                  [d.box for d in image.detections if d is not det], cam)),
                         'energy_in_box': round(det.energy_in_box, 6), 'constant_map': det.constant}
                 if save_maps:
-                    save_npy(png.with_suffix('.npy'), det.map.astype(np.float32))
+                    save_npy(png.with_suffix('.npy'), cam)
                     item['npy'] = str(png.with_suffix('.npy'))
                 if det.constant:
                     constant += 1
                     LOGGER.warning(f'WARNING: {png.name}: the map is constant (no gradient reached layers '
                                    f'{item["layers"]}); kept and flagged in the manifest')
                 entry['detections'].append(item)
+                if videos is not None and image.frame is not None:
+                    most = cam if most is None else np.maximum(most, cam, out=most)
+                del cam
             if image.attention_maps is not None:  # read during the heatmaps' own forward (engine.py)
                 entry['attention_maps'] = write_gates(image.attention_maps, image.image, save_dir, stem, style)
             if videos is not None and image.frame is not None:
-                cam = np.max([d.map for d in image.detections], 0) if image.detections else None
-                entry['video'] = videos.add(image.path, overview(image.image, image.detections, style, cam))
+                entry['video'] = videos.add(image.path, overview(image.image, image.detections, style, most))
             manifest['images'].append(entry)
             t_write += time.time() - t
             save_manifest(save_dir, manifest, t0, t_write)
