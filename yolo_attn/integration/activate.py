@@ -51,6 +51,7 @@ def activate() -> None:
 def activate_on_yolov5_import() -> None:
     """Activate now if yolov5 is already imported, else right after its first import (idempotent)."""
     compat.offline_environment()  # before anything imports ultralytics (yolov5 does)
+    compat.quiet_pkg_resources()  # before yolov5's utils/general.py imports it
     if TRIGGER in sys.modules:
         activate()
     else:

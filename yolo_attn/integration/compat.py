@@ -58,6 +58,14 @@ def offline_environment() -> None:
     os.environ.setdefault('YOLO_OFFLINE', '1')
 
 
+def quiet_pkg_resources() -> None:
+    """yolov5's utils/general.py imports ``pkg_resources``, which warns that it is deprecated: a
+    line on every command a user cannot act on. Silenced (that message only) before yolov5 is
+    imported, unless the user chose warning filters (-W, PYTHONWARNINGS)."""
+    if not sys.warnoptions:
+        warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+
 def require_pkg_resources() -> None:
     """Import ``pkg_resources`` (needed by yolov5) or fail with one line that says how to fix it."""
     with warnings.catch_warnings():
@@ -133,15 +141,29 @@ def patch_export_hint() -> None:
 
 
 # torch deprecations that yolov5 7.0.14 code triggers and a user cannot act on: shown once per
-# process, not once per call (torch.jit.trace warns on every call; export traces three times).
+# process, not once per call (torch.jit.trace warns on every call, trace_method twice per trace).
 ONCE = (r'`torch\.jit\.trace', r'You are using the legacy TorchScript-based ONNX export')
 
 
 def deprecations_once() -> None:
-    """Show each of ``ONCE`` once per process (unless the user chose warning filters: -W, PYTHONWARNINGS)."""
-    if not sys.warnoptions:
-        for message in ONCE:
-            warnings.filterwarnings('once', message=message)
+    """Show a warning matching one of ``ONCE`` only the first time (unless the user chose warning
+    filters: -W, PYTHONWARNINGS). A ``'once'`` filter is not enough: every ``filterwarnings`` call,
+    which torch's tracer makes, clears Python's record of what was shown."""
+    import re
+    if sys.warnoptions or getattr(warnings.showwarning, 'yolo_attn', False):
+        return
+    original, shown = warnings.showwarning, set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        pattern = next((p for p in ONCE if re.match(p, str(message))), None)
+        if pattern is not None:
+            if pattern in shown:
+                return
+            shown.add(pattern)
+        return original(message, category, filename, lineno, file, line)
+
+    showwarning.yolo_attn = True
+    warnings.showwarning = showwarning
 
 
 def patch_onnx_export() -> None:
