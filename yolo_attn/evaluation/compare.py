@@ -199,7 +199,7 @@ def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layer
                 done = True
             if not done:
                 record.skip(path, UNREADABLE)
-        rows, objects, missed = sharded.compare(rows, objects, missed)
+        rows, objects, missed = sharded.compare(rows, objects, missed, record)
         if not sharded.shard.is_main():  # another torchrun rank: its panels are written, its rows are rank 0's
             return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed}
         common = {(r['image'], r['object']) for r in rows} - {(r['image'], r['object']) for r in rows if r['missed']}

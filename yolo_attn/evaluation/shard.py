@@ -56,11 +56,17 @@ def merge_evaluation(parts: list, sanity_max: int):
     return rows, checks, counts
 
 
-def compare(rows: list, objects: int, missed: int):
+def compare(rows: list, objects: int, missed: int, record=None):
     """``heatmap-compare``'s rows, object and miss counts from every rank (each ran on its
-    ``shard.share()`` of the images), in the one-process order."""
+    ``shard.share()`` of the images), in the one-process order; ``record`` (``report.Record``)
+    then lists every rank's images done and skipped."""
     if not shard.launched():
         return rows, objects, missed
-    parts = shard.gather((rows, objects, missed, shard.elapsed()))
+    manifest = record.manifest if record is not None else {'images_done': {}, 'skipped': []}
+    parts = shard.gather((rows, objects, missed, shard.elapsed(), manifest['images_done'], manifest['skipped']))
     report_timing('heatmap-compare', [p[3] for p in parts])
+    if record is not None:
+        for key in {k for p in parts for k in p[4]}:
+            manifest['images_done'][key] = [path for p in parts for path in p[4].get(key, [])]
+        manifest['skipped'] = [s for p in parts for s in p[5]]
     return [r for p in parts for r in p[0]], sum(p[1] for p in parts), sum(p[2] for p in parts)
