@@ -516,7 +516,7 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
     'cfg python/object/apply': (lambda ws: ['build', '--cfg', write(ws, 'm8.yaml', '!!python/object/apply:os.system '
                                                                               '["echo pwned"]\n')], 'refused'),
     'pt is a zip of something else': (lambda ws: ['detect', '--weights', zip_pt(ws), '--source', 'ds/images/val'],
-                                      'not a readable PyTorch checkpoint'),
+                                      'a zip archive without the records torch.save writes'),
     # 2. no network, no program, no system change
     'download key, split missing': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
         ws, 'd2.yaml', 'path: DS\ntrain: images/train\nval: images/missing\n' + NAMES +
@@ -566,7 +566,7 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
     'data YAML is a list': (lambda ws: ['val', '--weights', 'ok.pt', '--data', write(ws, 'd7.yaml', '- a\n- b\n')],
                             'must be a mapping'),
     'weights is a folder': (lambda ws: ['val', '--weights', folder(ws, 'wdir.pt'), '--data', 'ds/shapes.yaml'],
-                            'wdir.pt'),
+                            'wdir.pt: is a folder, not a checkpoint file'),
     'device cuda:0, no GPU': (lambda ws: ['heatmap', *HM, '--device', 'cuda:0'], '--device cuda:0'),
     'device 7 heatmap-eval': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--device',
                                           '7'], '--device 7'),

@@ -70,6 +70,8 @@ def secure_load(f, map_location=None, **kwargs):
     if isinstance(f, (str, Path)) and not Path(f).is_file():
         from ..config.files import resolve_weights
         f = name = resolve_weights(f, CheckpointError)  # a shipped checkpoint by name, else one line
+    if isinstance(f, (str, Path)) and Path(f).is_dir():
+        raise CheckpointError(f'{name}: is a folder, not a checkpoint file; give the .pt file itself')
     key = _once_key(f, map_location, kwargs)
     cached = _LAST.pop(key, _LAST) if key else _LAST
     if cached is not _LAST:
@@ -89,7 +91,12 @@ def secure_load(f, map_location=None, **kwargs):
                               f'A block of your own: name its module, yolo-attn --import MODULE (or YOLO_ATTN_IMPORTS). '
                               f'Only for a file you trust: {UNSAFE_ENV}=1') from None
     except Exception as e:  # any parse failure of arbitrary bytes (zip, pickle, storage errors)
+        import zipfile
+        if isinstance(f, (str, Path)) and zipfile.is_zipfile(f):
+            raise CheckpointError(f'{name}: not a readable PyTorch checkpoint: a zip archive without the records '
+                                  f'torch.save writes (another kind of archive, or a damaged checkpoint)') from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first.split('  (Could this error message be improved?')[0]  # torch's request for reports
         raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?): {first}') from None
 
 
