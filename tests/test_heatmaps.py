@@ -282,6 +282,32 @@ def test_combination_rules_on_constructed_maps():
     np.testing.assert_allclose(one, (fine - fine.min()) / (fine.max() - fine.min() + 1e-7), atol=1e-6)
     silent = np.stack([fine, np.zeros_like(coarse)])[None].astype(np.float32)  # no gradient reached layer 2
     np.testing.assert_allclose(combine_layers(silent, 'gmean')[0], one, atol=1e-6)  # left out, not a zero product
-    assert set(RULES) == {'mean', 'gmean'}
+    assert set(RULES) == {'tanh', 'mean', 'gmean'}
     with pytest.raises(ValueError, match='unknown layer combination'):
         combine_layers(maps, 'median')
+
+
+def test_tanh_rule_is_layercam_scaling_then_mean():
+    """``tanh`` (the default): each layer's map through LayerCAM's ``tanh(2 M / max M)``, averaged,
+    min-max normalised. One layer keeps its pixel order (tanh increases) but its weak on-object
+    responses rise towards the peak: more of the object is above half the maximum, the box's
+    energy share falls a little."""
+    from yolo_attn.heatmaps.combine import DEFAULT_RULE, combine_layers
+    assert DEFAULT_RULE == 'tanh'
+    yy, xx = np.mgrid[0:64, 0:64]
+    peaky = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 20.0)  # a fine layer's peaky map of the object
+    peaky[30:35, 40] = 0.3  # weaker responses on the object's edge
+    coarse = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 300.0)
+    maps = np.stack([peaky, coarse])[None].astype(np.float32)
+    got = combine_layers(maps, 'tanh')[0]
+    expected = (np.tanh(2 * peaky) + np.tanh(2 * coarse)) / 2
+    np.testing.assert_allclose(got, (expected - expected.min()) / (expected.max() - expected.min() + 1e-7),
+                               atol=1e-6)
+    one = combine_layers(maps[:, :1], 'tanh')[0]
+    assert (np.diff(one.ravel()[np.argsort(peaky.ravel(), kind='stable')]) >= -1e-7).all()  # same order
+    box = (slice(24, 41), slice(24, 41))
+    above = lambda m: (m[box] >= 0.5 * m.max()).mean()
+    share = lambda m: m[box].sum() / m.sum()
+    assert above(one) > above(peaky) + 0.1  # coverage up
+    assert share(one) < share(peaky)  # energy spread a little
+    assert one[32, 40] > peaky[32, 40]  # the weak edge response lifted

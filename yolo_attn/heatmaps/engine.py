@@ -17,8 +17,8 @@ The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instanc
    its per-method ``get_cam_image`` and ``scale_cam_image``, as ``compute_cam_per_layer`` runs them,
    each layer's map min-max normalised and resized to the input), fed with our activations and
    gradients instead of running its own forward/backward per target; the layers a detection's head
-   level uses are combined by ``combine.py`` (default ``mean``: pytorch-grad-cam's
-   ``aggregate_multi_layers``; ``gmean``: their geometric mean);
+   level uses are combined by ``combine.py`` (default ``tanh``: LayerCAM's scaling of each layer's
+   map, then their mean; ``mean``: pytorch-grad-cam's ``aggregate_multi_layers``; ``gmean``);
 5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
    boxes with yolov5's ``scale_boxes``, exactly as detect.py does. A detection keeps its map at the
    letterboxed input's size and makes the original-size one when it is read (``Detection.map``), so
