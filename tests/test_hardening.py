@@ -536,6 +536,8 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
                             'cannot create run folder'),
     'detect --update': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--update'],
                         'never overwrites'),
+    'name . (project2 is outside)': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val',
+                                                 '--project', 'p', '--name', '.'], 'not "."'),
     # 4. small inputs, large costs
     'imgsz 99999 detect': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', 'ds/images/val', '--imgsz',
                                        '99999'], '--max-pixels'),
@@ -578,7 +580,24 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
                                             'ds/images/val', '--method', 'nonsense'], 'unknown --method nonsense'),
     'export onnx imgsz 0': (lambda ws: ['export', '--weights', 'ok.pt', '--include', 'onnx', '--imgsz', '0'],
                             '--imgsz 0'),
+    'val --task nonsense': (lambda ws: ['val', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml', '--task', 'nonsense'],
+                            '--task nonsense'),
+    'seed -2': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--seed', '-2'], '--seed -2'),
+    'label-smoothing 5': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--label-smoothing', '5'],
+                          'between 0 and 1'),
+    'freeze every layer': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--freeze', '999'],
+                           'nothing would train'),
+    'hyp lr0 negative': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp', write(
+        ws, 'h4.yaml', (STOCK.parent.parent / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text().replace(
+            'lr0: 0.01', 'lr0: -1'))], 'lr0: -1'),
+    'video that does not decode': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', random_file(ws, 'v.mp4')],
+                                   'gave an image or a video frame'),
 }
+
+
+def random_file(ws, name):
+    (ws / name).write_bytes(np.random.default_rng(1).bytes(3000))
+    return name
 
 
 def absolute(ws, arg) -> str:

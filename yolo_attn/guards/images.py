@@ -16,8 +16,9 @@ yolov5 already routes every ``cv2.imread`` in the process through its own ``imre
 ``ReadableImages`` is yolov5's ``LoadImages`` with one change: a file that does not decode
 (empty, truncated, not an image, a dangling or looping symlink) is skipped with one warning line
 and recorded in ``skipped`` (and passed to ``on_skip``), instead of an ``AssertionError`` that
-ends the whole run; a source where no file is readable, and an ``--imgsz`` below 1 or beyond the
-pixel limit, are one-line errors.
+ends the whole run; a source where no file is readable (also videos that give no frame: detect.py
+would divide by zero images seen), and an ``--imgsz`` below 1 or beyond the pixel limit, are
+one-line errors.
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def _readable_images_class():
                     if self.skipped and not self.read:
                         raise NoReadableImage(f'--source: none of its {len(self.skipped)} files could be read as an image '
                                         f'(e.g. {self.skipped[0]["path"]}: {self.skipped[0]["reason"]})') from None
+                    if not self.read:  # only videos, none of which gave a frame
+                        raise NoReadableImage(f'--source: none of its {self.nf} files gave an image or a video frame '
+                                              f'(e.g. {self.files[0]}: a video that does not decode)') from None
                     raise
                 except AssertionError:  # 'Image Not Found': the file did not decode
                     path = self.files[self.count - 1]

@@ -52,11 +52,13 @@ def _os_reason(e: OSError) -> str:
 
 
 def check_run_name(project, name) -> None:
-    """``--name`` names a folder inside ``--project``: not empty, not absolute, no ``..``."""
+    """``--name`` names a folder inside ``--project``: not empty or ``.``, not absolute, no ``..``."""
     name = str(name)
-    if not name.strip() or Path(name).is_absolute() or '..' in Path(name).parts:
+    if not name.strip() or not Path(name).parts or Path(name).is_absolute() or '..' in Path(name).parts:
+        # Path('.').parts is empty: project/'.' is the project itself, and its "next free name"
+        # (project2) a sibling outside it
         raise UserError(f'--name {name!r}: must be a folder name inside --project {project} '
-                        f'(not absolute, no "..")')
+                        f'(not ".", not absolute, no "..")')
 
 
 def claim_run_dir(project, name, exist_ok: bool = False) -> Path:

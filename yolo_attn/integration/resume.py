@@ -39,16 +39,17 @@ def _is_number(v) -> bool:
 
 
 def check_hyp(hyp, where) -> dict:
-    """A hyp mapping with every key train.py reads, each a finite number."""
+    """A hyp mapping with every key train.py reads, each a finite number >= 0 (lr0 > 0: torch's
+    optimizers refuse a negative learning rate, momentum or weight decay with a traceback)."""
     if not isinstance(hyp, dict):
         raise UserError(f'{where}: hyperparameters must be a mapping such as lr0: 0.01 (see yolov5 data/hyps/)')
     missing = [k for k in default_hyp() if k not in hyp]
     if missing:
         raise UserError(f"{where}: missing hyperparameters {', '.join(missing)} (copy yolov5's "
                         f"data/hyps/hyp.scratch-low.yaml and edit it)")
-    bad = [f'{k}: {v!r}' for k, v in hyp.items() if not _is_number(v)]
+    bad = [f'{k}: {v!r}' for k, v in hyp.items() if not _is_number(v) or v < 0 or (k == 'lr0' and v == 0)]
     if bad:
-        raise UserError(f"{where}: hyperparameters must be finite numbers, got {', '.join(bad[:3])}")
+        raise UserError(f"{where}: hyperparameters must be finite numbers >= 0 (lr0 > 0), got {', '.join(bad[:3])}")
     return hyp
 
 

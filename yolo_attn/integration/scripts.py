@@ -89,7 +89,9 @@ def check_imgsz(imgsz) -> None:
         images.check_pixels(v, v, f'--imgsz {v}')
 
 
-AT_LEAST = {'epochs': 1, 'batch_size': 1, 'workers': 0, 'max_det': 1, 'vid_stride': 1, 'line_thickness': 1}
+AT_LEAST = {'epochs': 1, 'batch_size': 1, 'workers': 0, 'max_det': 1, 'vid_stride': 1, 'line_thickness': 1,
+            'seed': 0}
+FRACTIONS = ('conf_thres', 'iou_thres', 'label_smoothing')  # 0 to 1
 
 
 def check_numbers(opt) -> None:
@@ -101,7 +103,7 @@ def check_numbers(opt) -> None:
             continue
         if not is_int(value) or value < low:
             raise OptionError(key, f'{value!r}: must be a whole number >= {low}')
-    for key in ('conf_thres', 'iou_thres'):
+    for key in FRACTIONS:
         value = getattr(opt, key, None)
         if value is not None and not 0 <= value <= 1:  # also NaN
             raise OptionError(key, f'{value!r}: must be between 0 and 1')
@@ -134,7 +136,10 @@ def preflight_train(opt) -> None:
     d = check_data(opt.data)
     from ..config.summary import build_model
     if opt.cfg:
-        build_model(opt.cfg, nc=len(d['names']))  # a YAML that cannot build fails here, in one line
+        model = build_model(opt.cfg, nc=len(d['names']))  # a YAML that cannot build fails here, in one line
+    else:
+        model = ckpts[0].get('ema') or ckpts[0]['model']
+    check_freeze(opt.freeze, len(model.model))
     opt.hyp = str(resolve_hyp(opt.hyp))
     if ckpts and opt.cfg:
         import yolov5.train as train
@@ -143,6 +148,15 @@ def preflight_train(opt) -> None:
         src = (ckpts[0].get('ema') or ckpts[0]['model']).yaml
         train.intersect_dicts = correspondence_intersect(src, load_cfg(opt.cfg))
     attn_start.install(opt, ckpts[0] if ckpts else None)  # --attn-start: how new blocks start
+
+
+def check_freeze(freeze, n: int) -> None:
+    """train.py's ``--freeze``: one number N freezes layers 0..N-1, several freeze those layers. All
+    ``n`` layers frozen leaves nothing to train (a RuntimeError at the first backward pass)."""
+    frozen = set(range(freeze[0])) if len(freeze) == 1 else set(freeze)
+    if set(range(n)) <= frozen:
+        raise UserError(f"--freeze {' '.join(map(str, freeze))}: freezes all {n} layers of the model, nothing would "
+                        f"train; freeze fewer (--freeze {n - 1} keeps the Detect head trainable)")
 
 
 def check_cache(cache, where) -> None:
@@ -196,7 +210,12 @@ def preflight_resume(opt) -> None:
     attn_start.install(opt, ckpt)  # carry the run's residual scales (attn_start.py)
 
 
+VAL_TASKS = ('train', 'val', 'test', 'speed')  # val.py's --task values; 'study' is refused below
+
+
 def preflight_val(opt) -> None:
+    if opt.task not in VAL_TASKS + ('study',):
+        raise UserError(f"--task {opt.task}: unknown; choose from {', '.join(VAL_TASKS)}")
     if opt.task == 'study':
         raise UserError("--task study writes study_*.txt and study.png into the working folder and zips them with "
                         "an external program; run val once per --imgsz instead (each run in its own runs/val/exp)")
