@@ -179,4 +179,5 @@ def test_attention_maps_come_from_the_heatmaps_own_forward(ws):
         for a, b in zip(r.attention_maps, own):
             assert a.map.shape == r.shape and a.stride == b.stride
             np.testing.assert_allclose(a.map, b.map, atol=1e-5, rtol=0)
-            assert a.gate_min == pytest.approx(b.gate_min, abs=1e-5) and a.gate_max == pytest.approx(b.gate_max, abs=1e-5)
+            assert a.gate_min == pytest.approx(b.gate_min, abs=1e-5)
+            assert a.gate_max == pytest.approx(b.gate_max, abs=1e-5)
