@@ -56,10 +56,13 @@ def candidates(model, methods, only=None):
         out += [('detect', m, 'mean', [r['detect']] * nh, full),
                 ('backbone', m, 'mean', [bb] * nh, full),
                 ('backbone', m, 'gmean', [bb] * nh, full),
+                ('backbone', m, 'tanh', [bb] * nh, False),
                 ('backbone 2 finest', m, 'mean', [fine2] * nh, False),
                 ('level (own stride)', m, 'mean', own, False),
+                ('level (own stride)', m, 'tanh', own, False),
                 ('level (own + finer)', m, 'mean', lv, full),
-                ('level (own + finer)', m, 'gmean', lv, full)]
+                ('level (own + finer)', m, 'gmean', lv, False),
+                ('level (own + finer)', m, 'tanh', lv, full)]
         if p2:
             out.append(('level + stride-4 stage', m, 'gmean', [sorted(set(p) | {p2[-1]}) for p in lv], False))
         if r['attention']:
@@ -199,7 +202,7 @@ def main():
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
     ap.add_argument('--curves', nargs='*',
-                    default=['detect/mean', 'backbone/mean', 'level (own + finer)/mean', f'{BOX}/-'],
+                    default=['detect/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
     ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')
