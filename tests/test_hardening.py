@@ -344,6 +344,22 @@ def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, 
     assert manifest['complete'] is False and len(manifest['images']) >= 1
 
 
+def test_a_failed_export_is_one_line_and_exit_2(ws, monkeypatch, capsys, tmp_path):
+    """export.py logs "export failure" for a format and exits 0; here it is the command's one line."""
+    import shutil
+    shutil.copy(ws / 'ok.pt', tmp_path / 'ok.pt')
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch.jit, 'trace', disk_full)
+    rc, lines, err = cli(tmp_path, monkeypatch, capsys, 'export', '--weights', 'ok.pt', '--include', 'torchscript',
+                         '--imgsz', 64)
+    assert rc == 2 and 'Traceback' not in err and len(lines) == 1, err[-2000:]
+    assert 'TorchScript: export failure' in lines[0] and 'No space left on device' in lines[0]
+    assert not (tmp_path / 'ok.torchscript').exists()
+
+
 # 6. one line and exit code 2 for every bad input --------------------------------------------------------------------
 
 def write(ws, name, text):
@@ -590,6 +606,10 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
     'hyp lr0 negative': (lambda ws: ['train', '--data', 'ds/shapes.yaml', *TRAIN, '--hyp', write(
         ws, 'h4.yaml', (STOCK.parent.parent / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text().replace(
             'lr0: 0.01', 'lr0: -1'))], 'lr0: -1'),
+    'data YAML with a key given twice': (lambda ws: ['val', '--weights', 'ok.pt', '--data', data_yaml(
+        ws, 'd8.yaml', SPLITS + NAMES + 'val: images/train\n')], "key 'val' is given twice"),
+    'binary file as data YAML': (lambda ws: ['val', '--weights', 'ok.pt', '--data', random_file(ws, 'bin.yaml')],
+                                 'malformed YAML'),
     'video that does not decode': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', random_file(ws, 'v.mp4')],
                                    'gave an image or a video frame'),
 }

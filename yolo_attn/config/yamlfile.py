@@ -1,6 +1,7 @@
 """Every YAML we or yolov5 read (model, data, hyp, a run's opt.yaml): data only, bounded, one-line errors.
 
-* ``yaml.SafeLoader``: plain data only; a ``!!python/...`` tag is refused and nothing runs.
+* ``yaml.SafeLoader``: plain data only; a ``!!python/...`` tag is refused and nothing runs. A
+  key given twice in one mapping is refused (PyYAML would keep the last value silently).
 * Bounded: a file larger than ``MAX_BYTES`` is refused before parsing, and the node graph is
   measured *before* it is turned into Python objects: each alias counts as a full copy of what it
   names (what a consumer that walks, copies or prints the data pays), and more than ``MAX_NODES``
@@ -49,15 +50,30 @@ def _check_expansion(root, where, error) -> None:
             continue
         if key in open_nodes:
             raise error(f'{where}: refused: a recursive alias (a node that contains itself)')
+        _check_unique_keys(node, where, error)
         open_nodes.add(key)
         stack.append((node, True))
         stack.extend((c, False) for c in _children(node) if id(c) not in size)
 
 
+def _check_unique_keys(node, where, error) -> None:
+    """A mapping that names a key twice: PyYAML keeps the last value silently (``val:`` written
+    twice in a data YAML trains on one split and validates on whichever came last)."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen = set()
+    for k, _ in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.tag != 'tag:yaml.org,2002:merge':
+            if (k.tag, k.value) in seen:
+                raise error(f'{where} (line {k.start_mark.line + 1}): key {k.value!r} is given twice in one mapping; '
+                            f'keep the one you mean')
+            seen.add((k.tag, k.value))
+
+
 def _malformed(where, e: yaml.YAMLError, error):
     mark = getattr(e, 'problem_mark', None)
     at = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
-    problem = getattr(e, 'problem', None) or e
+    problem = str(getattr(e, 'problem', None) or e).strip().splitlines()[0]  # a ReaderError adds a line
     if isinstance(e, yaml.constructor.ConstructorError):
         return error(f'{where}{at}: refused: {problem} (only plain data is read; tags that build Python '
                      f'objects never run)')
@@ -69,7 +85,10 @@ def load_text(text: str, where, error: type[UserError] = UserError):
     if len(text) > MAX_BYTES:
         raise error(f'{where}: refused: {len(text):,} characters is more than a YAML file needs '
                     f'(limit {MAX_BYTES:,})')
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters (a binary file) at once
+    except yaml.YAMLError as e:
+        raise _malformed(where, e, error) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -318,6 +318,29 @@ def _pinned_train(train, opt_holder):
     return run
 
 
+@contextlib.contextmanager
+def export_failures():
+    """The lines yolov5's ``try_export`` logs for a format that failed (it then carries on and
+    exits 0): collected here, so that ``run_script`` ends such an export with one line, exit 2."""
+    import logging
+    import re
+
+    failures = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            text = re.sub(r'\x1b\[[0-9;]*m', '', record.getMessage())  # colorstr's escapes
+            if 'export failure' in text:
+                failures.append(text.replace(' ❌', ''))
+
+    handler, logger = Collect(), logging.getLogger('yolov5')
+    logger.addHandler(handler)
+    try:
+        yield failures
+    finally:
+        logger.removeHandler(handler)
+
+
 def pop_max_pixels(argv: list[str]) -> list[str]:
     """Take ``--max-pixels N`` (or ``--max-pixels=N``) out of a yolov5 command line and apply it."""
     out, it = [], iter(argv)
@@ -359,11 +382,14 @@ def run_script(script: str, argv: list[str]) -> int:
         if script == 'train':
             stack.enter_context(_patched(module, 'train', _pinned_train(module.train, state)))
             stack.enter_context(attn_start.patched_train(module))  # --attn-start, smart_optimizer hook
+        failures = stack.enter_context(export_failures()) if script == 'export' else []
         try:
             if script == 'train':
                 module.main(module.parse_opt())
             else:
                 module.main()
+            if failures:  # export.py logged them and went on
+                raise UserError('; '.join(failures))
         except AssertionError as e:  # yolov5 checks user input with assert
             raise UserError(str(e).strip().splitlines()[0].removeprefix('ERROR: ') or 'invalid input') from None
         except KeyboardInterrupt:
