@@ -610,6 +610,10 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
         ws, 'd8.yaml', SPLITS + NAMES + 'val: images/train\n')], "key 'val' is given twice"),
     'binary file as data YAML': (lambda ws: ['val', '--weights', 'ok.pt', '--data', random_file(ws, 'bin.yaml')],
                                  'malformed YAML'),
+    'heatmap-compare --max-images 0': (lambda ws: ['heatmap-compare', '--weights', 'ok.pt', 'ok.pt', '--source',
+                                                   'ds/images/val', '--max-images', '0'], '--max-images >= 1'),
+    'heatmap-eval --match-iou 2': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml',
+                                               '--match-iou', '2'], 'at most 1'),
     'video that does not decode': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', random_file(ws, 'v.mp4')],
                                    'gave an image or a video frame'),
 }

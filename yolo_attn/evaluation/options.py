@@ -49,10 +49,16 @@ def kwargs_from(args, run) -> dict:
     options such as ``--import`` are the CLI's)."""
     kwargs = kwargs_for(run, args)
     kwargs['layers'] = layers(kwargs.get('layers'))
-    if kwargs.get('steps', 1) < 0 or kwargs.get('batch', 1) < 1 or (kwargs.get('max_images') or 1) < 1:
+    max_images = kwargs.get('max_images')
+    if kwargs.get('steps', 1) < 0 or kwargs.get('batch', 1) < 1 or (max_images is not None and max_images < 1):
         raise UserError('--steps must be >= 0 (>= 1 for heatmap-eval), --batch and --max-images >= 1')
     if not kwargs.get('box_multiple', 1) > 0:
         raise UserError(f"--box-multiple {kwargs['box_multiple']}: must be a positive number of box areas")
+    if not 0 < kwargs.get('match_iou', 0.5) <= 1:
+        raise UserError(f"--match-iou {kwargs['match_iou']}: an IoU, more than 0 and at most 1")
+    for key in ('sanity_max', 'context'):
+        if kwargs.get(key, 0) < 0:
+            raise UserError(f"--{key.replace('_', '-')} {kwargs[key]}: must be >= 0")
     return kwargs
 
 
