@@ -1,6 +1,6 @@
-"""Heatmaps streamed to disk (issue 12, exhaustion from small inputs): a detection keeps its map at
-the model's input size and the original-size map is made when it is read, so ``yolo-attn heatmap``
-writes each detection's map and drops it; peak memory does not grow with detections x image size."""
+"""Heatmaps streamed to disk (issue 12, exhaustion from small inputs): a detection keeps only its
+per-layer maps at the layers' own resolutions and its heatmap is made when it is read, so ``yolo-attn
+heatmap`` writes each detection's map and drops it; peak memory does not grow with detections."""
 
 import tracemalloc
 
@@ -12,7 +12,7 @@ from yolo_attn.heatmaps import explain, load_model
 from yolo_attn.heatmaps.engine import renorm_in_box, to_original
 from yolo_attn.heatmaps.run import run
 
-BIG = (960, 960)  # a map at this size is 3.7 MB, at the letterboxed 160 x 160 input 102 kB
+BIG = (960, 960)  # a map at this size is 3.7 MB; at the letterboxed 160 x 160 input 102 kB
 
 
 def big_image(ws, tmp_path):
@@ -29,8 +29,10 @@ def test_detections_hold_input_size_maps_and_make_the_original_on_read(ws, tmp_p
                               renorm_in_box=renorm))
         assert result.shape == BIG and len(result.detections) == 8
         for d in result.detections:
-            arrays = [v for v in vars(d).values() if isinstance(v, np.ndarray)]
-            assert [a.shape for a in arrays] == [(160, 160)]  # only the letterbox-size map is kept
+            assert not [v for v in vars(d).values() if isinstance(v, np.ndarray)]
+            kept = [c.shape for c in d.source.cams]  # per layer, at its own resolution (level: stride 8/16/32)
+            assert kept in ([(20, 20)], [(20, 20), (10, 10)], [(10, 10), (5, 5)]), kept
+            assert d.letterbox_map.shape == (160, 160)
             expected = to_original(d.letterbox_map, result.image.shape)
             expected = renorm_in_box(expected, d.box) if renorm else expected
             m = d.map

@@ -51,6 +51,27 @@ def class_names(model) -> dict[int, str]:
     return model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
 
 
+@dataclass(eq=False)
+class LayerCams:
+    """One detection's per-layer maps at the layers' own resolutions (``CamMethod.layer_cams``:
+    grad-cam's weighting and ReLU) and how they become its heatmap at the input size (H, W): each
+    scaled by ``scale_cam_image``, then combined by ``rule`` (``combine.py``) -- the functions
+    ``compute_cam_per_layer`` and the combination apply to a batch, applied to this one detection."""
+
+    cams: tuple  # per layer, (h, w)
+    size: tuple  # (H, W) of the letterboxed input
+    rule: str
+    cam: CamMethod
+
+    def per_layer(self) -> np.ndarray:
+        """(L, H, W): each layer's map, min-max normalised and resized to the input."""
+        return CamMethod.scale([c[None] for c in self.cams], self.size)[0]
+
+    def letterbox(self) -> np.ndarray:
+        """(H, W): the layers' maps combined."""
+        return combine_layers(self.per_layer()[None], self.rule, self.cam)[0]
+
+
 @dataclass
 class Detection:
     index: int  # row of the raw prediction it came from
@@ -63,17 +84,22 @@ class Detection:
     level: int  # Detect head (0 = stride 8)
     anchor: int
     cell: tuple  # (row, column) in that head's grid
-    letterbox_map: np.ndarray = field(repr=False)  # float32 in [0, 1] at the letterboxed input's size
+    source: LayerCams = field(repr=False)  # its per-layer maps at the layers' resolutions
     image_shape: tuple = ()  # shape of the original image, which ``map`` is at
     constant: bool = False  # the map carries no information (no gradient reached the layers)
     energy_in_box: float = 0.0
     renorm_in_box: bool = False  # ``map`` normalised inside the box, zero outside
 
     @property
+    def letterbox_map(self) -> np.ndarray:
+        """float32 (H, W) in [0, 1] at the letterboxed input's size (``LayerCams.letterbox``)."""
+        return self.source.letterbox()
+
+    @property
     def map(self) -> np.ndarray:
-        """float32 (H, W) in [0, 1] at the original image's size, made from ``letterbox_map`` on each
-        access and not kept: a detection holds its map at the model's input size, so memory does not
-        grow with detections x original resolution (a caller that needs it twice keeps the array)."""
+        """float32 (H, W) in [0, 1] at the original image's size, made on each access and not kept:
+        a detection holds only its per-layer maps at the layers' own resolutions, so memory does not
+        grow with detections x image size (a caller that needs the map twice keeps the array)."""
         cam = to_original(self.letterbox_map, self.image_shape)
         return renorm_in_box(cam, self.box) if self.renorm_in_box and not self.constant else cam
 
@@ -170,19 +196,20 @@ class HeatmapEngine:
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
             where = [locate(int(i), self.detect.na, grids) for i in rows]
-            maps = self.maps_for(raw, activations, b, det, rows, im, where)
+            sources = self.sources_for(raw, activations, b, det, rows, im, where)
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
                 level, anchor, cell = where[k]
                 box = [float(v) for v in boxes[k]]
-                constant = float(maps[k].max() - maps[k].min()) < CONSTANT_EPS
-                # of the map itself at original size (made, measured, dropped), before --renorm-in-box
-                energy = energy_in_box(to_original(maps[k], im0.shape), box)
+                lb = sources[k].letterbox()  # made, measured and dropped: the detection keeps its source
+                constant = float(lb.max() - lb.min()) < CONSTANT_EPS
+                energy = energy_in_box(to_original(lb, im0.shape), box)  # of the map itself, before renorm
                 row = pred[b, index].detach()
                 result.detections.append(Detection(
                     index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
-                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), maps[k], im0.shape, constant,
+                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), sources[k], im0.shape, constant,
                     energy, self.options.renorm_in_box))
+                del lb
             if self.gates is not None:
                 result.attention_maps = self.gates.gates(b, im.shape[2:], im0)
             results.append(result)
@@ -208,27 +235,38 @@ class HeatmapEngine:
 
     def maps_for(self, raw, activations, b, det, rows, im, where) -> list[np.ndarray]:
         """Letterbox-space maps (H, W) of image ``b`` of the input batch ``im``'s detections: each
-        detection's layer maps (``layer_maps``) combined by the engine's rule (``combine.py``)."""
-        maps = [None] * len(det)
-        for ks, _, per_layer in self.layer_maps(raw, activations, b, det, rows, im, where):
-            for k, m in zip(ks, combine_layers(per_layer, self.options.combine, self.cam)):
-                maps[k] = m
-        return maps
+        detection's layer maps combined by the engine's rule (``combine.py``)."""
+        return [s.letterbox() for s in self.sources_for(raw, activations, b, det, rows, im, where)]
+
+    def sources_for(self, raw, activations, b, det, rows, im, where) -> list[LayerCams]:
+        """Each detection's ``LayerCams`` (its per-layer maps at the layers' resolutions)."""
+        out = [None] * len(det)
+        for ks, _, cams in self._layer_cams(raw, activations, b, det, rows, im, where):
+            for k, c in zip(ks, cams):
+                out[k] = LayerCams(c, tuple(im.shape[2:]), self.options.combine, self.cam)
+        return out
 
     def layer_maps(self, raw, activations, b, det, rows, im, where):
         """Yield ``(ks, layers, maps)``: detections ``ks`` whose head levels use the same ``layers``
         (``plan.for_level``) and their per-layer maps, (len(ks), len(layers), H, W), each exactly
         pytorch-grad-cam's ``compute_cam_per_layer`` for that layer."""
+        for ks, subset, cams in self._layer_cams(raw, activations, b, det, rows, im, where):
+            yield ks, subset, np.stack([CamMethod.scale([c[None] for c in layer], im.shape[2:])[0] for layer in cams])
+
+    def _layer_cams(self, raw, activations, b, det, rows, im, where):
+        """Yield ``(ks, layers, cams)``: detections ``ks`` whose head levels use the same ``layers``
+        (``plan.for_level``) and, per detection, its maps at those layers' resolutions."""
         levels = [w[0] for w in where]
         groups = {}
         for k in range(len(det)):
             groups.setdefault(tuple(self.plan.for_level(levels[k])), []).append(k)
         for subset, ks in groups.items():
             acts = [activations[self.layers.index(i)] for i in subset]
-            yield ks, subset, self._subset_maps(subset, raw, acts, b, det, rows, im, where, ks)
+            yield ks, subset, self._subset_cams(subset, raw, acts, b, det, rows, im, where, ks)
 
-    def _subset_maps(self, subset, raw, activations, b, det, rows, im, where, ks) -> np.ndarray:
-        """Per-layer maps (len(ks), L, H, W) of detections ``ks`` at ``activations``.
+    def _subset_cams(self, subset, raw, activations, b, det, rows, im, where, ks) -> list:
+        """Per detection of ``ks``, its per-layer maps at ``activations``' resolutions (a tuple of
+        (h, w) arrays; ``CamMethod.layer_cams``).
 
         Each score is read from its own head's raw output (``head_row``), so a backward runs through
         that head only. Detections are packed into groups that share one backward (``packing``); the
@@ -236,7 +274,7 @@ class HeatmapEngine:
         ``chunk`` detections at a time."""
         n, cam = len(ks), self.cam
         layers = [self.model.model[i] for i in subset]
-        out = np.zeros((n, len(activations), *im.shape[2:]), np.float32)
+        out = [None] * n
         target_cls = TARGETS[self.options.target]
         targets = [target_cls(rows[k], det[k, 5]) for k in ks]  # on the predictions, for grad-cam
         scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in ks] if cam.uses_gradients else []
@@ -262,8 +300,10 @@ class HeatmapEngine:
                 mine = self._member_gradients(grads, [(j, windows[i] if len(groups[batch[j]]) > 1 else None)
                                                       for j, i in part]) if grads else []
                 idx = [i for _, i in part]
-                out[idx] = cam.per_layer(im[b:b + 1].expand(len(idx), *im.shape[1:]), layers, [targets[i] for i in idx],
-                                         [a[b:b + 1].expand(len(idx), *a.shape[1:]) for a in activations], mine)
+                cams = cam.layer_cams(im[b:b + 1].expand(len(idx), *im.shape[1:]), layers, [targets[i] for i in idx],
+                                      [a[b:b + 1].expand(len(idx), *a.shape[1:]) for a in activations], mine)
+                for r, i in enumerate(idx):
+                    out[i] = tuple(c[r].copy() for c in cams)  # its own small arrays, not views of the chunk's
         return out
 
     @staticmethod

@@ -71,21 +71,32 @@ class CamMethod:
         self.cam = METHODS[method](stand_in, [stand_in])
         self.uses_gradients = bool(self.cam.uses_gradients)
 
-    def per_layer(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> np.ndarray:
-        """(n, L, H, W) maps of ``n`` targets, one per target layer, each exactly
-        ``compute_cam_per_layer``'s: ``get_cam_image`` on the layer's (n, C, h, w) activations and
-        gradients (numpy, as the library hands them over), ReLU, ``scale_cam_image`` to the input's
-        width and height. ``input_tensor``: (n, 3, H, W) images; ``grads``: empty for a method
-        that reads no gradient."""
-        size = self.cam.get_target_width_height(input_tensor)
+    def layer_cams(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> list[np.ndarray]:
+        """Per target layer, the (n, h, w) maps of ``n`` targets at the layer's own resolution:
+        ``compute_cam_per_layer``'s steps before its ``scale_cam_image`` -- ``get_cam_image`` on the
+        layer's (n, C, h, w) activations and gradients (numpy, as the library hands them over), then
+        ReLU. ``input_tensor``: (n, 3, H, W) images; ``grads``: empty for a method that reads no
+        gradient."""
         out = []
         for i, layer in enumerate(layers):
             a = activations[i].detach().cpu().numpy()
             g = grads[i].detach().cpu().numpy() if i < len(grads) else None
             with one_blas_thread():
                 cam = self.cam.get_cam_image(input_tensor, layer, targets, a, g, False)
-            out.append(scale_cam_image(np.maximum(cam, 0), size)[:, None])
-        return np.concatenate(out, axis=1)
+            out.append(np.maximum(cam, 0))
+        return out
+
+    @staticmethod
+    def scale(layer_cams, size) -> np.ndarray:
+        """``layer_cams`` (per layer (n, h, w)) as ``compute_cam_per_layer`` returns them: each
+        min-max normalised and resized to ``size`` (H, W) by ``scale_cam_image``, (n, L, H, W)."""
+        return np.concatenate([scale_cam_image(c, (int(size[1]), int(size[0])))[:, None] for c in layer_cams], axis=1)
+
+    def per_layer(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> np.ndarray:
+        """(n, L, H, W) maps of ``n`` targets, one per target layer, each exactly
+        ``compute_cam_per_layer``'s (``layer_cams``, then ``scale`` to the input's size)."""
+        w, h = self.cam.get_target_width_height(input_tensor)
+        return self.scale(self.layer_cams(input_tensor, layers, targets, activations, grads), (h, w))
 
     def aggregate_multi_layers(self, cam_per_layer) -> np.ndarray:
         """pytorch-grad-cam's aggregation of per-layer maps (``combine.py``'s ``mean`` rule)."""
