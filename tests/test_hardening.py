@@ -505,7 +505,7 @@ def test_ctrl_c_in_train_and_the_unsafe_opt_in_are_one_line_each(ws, monkeypatch
     assert f'WARNING: {UNSAFE_ENV}=1: loading {ws / "ok.pt"} with weights_only=False' in capsys.readouterr().err
 
 
-# The catalogue, run again: cases beyond the ones above (every class), each one line, exit 2, ---------------------------
+# The catalogue, run again: cases beyond the ones above (every class), each one line, exit 2, ------------------------
 # no connection or child process, nothing written but (at most) a run folder under runs/
 
 def data_yaml(ws, name, text):
@@ -667,5 +667,6 @@ def test_catalogue_from_the_console(ws, argv):
     out = subprocess.run([sys.executable, '-m', 'yolo_attn', *argv], cwd=ws, env=env, capture_output=True, text=True,
                          timeout=300)
     lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2 and 'Traceback' not in out.stderr and lines[-1].startswith(f'yolo-attn {argv[0]}: error:')
+    assert out.returncode == 2 and 'Traceback' not in out.stderr
+    assert lines[-1].startswith(f'yolo-attn {argv[0]}: error:')
     assert sum(s.startswith('yolo-attn') for s in lines) == 1, out.stderr[-2000:]

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from . import attn_start, distributed
 from .compat import YOLOV5_SCRIPTS
+from .formats import BACKENDS, EXPORT_NEEDS, EXPORT_SUFFIXES, export_failures, export_formats, not_installed
 from .checkpoints import UNSAFE_ENV, CheckpointError, exported_format, load_checkpoint
 from ..config.files import load_cfg, resolve_cfg, resolve_weights
 from ..config.yamlfile import read_yaml
@@ -35,25 +34,7 @@ from ..guards import images
 from ..guards.paths import check_run_name, claim_run_dir, refuse_url, refuse_urls
 
 SCRIPTS = YOLOV5_SCRIPTS  # the one list (compat)
-BACKENDS = {'ONNX': ('onnxruntime',), 'OpenVINO': ('openvino',), 'TensorRT': ('tensorrt',),
-            'CoreML': ('coremltools',), 'TensorFlow GraphDef': ('tensorflow',), 'TensorFlow Lite': ('tensorflow',),
-            'TensorFlow SavedModel': ('tensorflow',), 'PaddlePaddle': ('paddle',), 'TorchScript': ()}
 RUNS_GRAPH_OPS = ('TensorFlow SavedModel', 'TensorFlow GraphDef')  # may hold file I/O ops, Keras Lambda code
-# --include FORMAT -> (python modules, programs) it needs; yolov5 would pip/apt-install them
-EXPORT_NEEDS = {'torchscript': ((), ()), 'onnx': (('onnx',), ()), 'openvino': (('openvino',), ('mo',)),
-                'engine': (('tensorrt',), ()), 'coreml': (('coremltools',), ()),
-                'saved_model': (('tensorflow',), ()), 'pb': (('tensorflow',), ()), 'tflite': (('tensorflow',), ()),
-                'edgetpu': (('tensorflow',), ('edgetpu_compiler',)),
-                'tfjs': (('tensorflow', 'tensorflowjs'), ('tensorflowjs_converter',)),
-                'paddle': (('paddle', 'x2paddle'), ())}
-EXPORT_SUFFIXES = {'torchscript': '.torchscript', 'onnx': '.onnx', 'engine': '.engine', 'pb': '.pb',
-                   'tflite': '.tflite', 'openvino': '_openvino_model', 'coreml': '.mlmodel', 'edgetpu': '_edgetpu.tflite',
-                   'saved_model': '_saved_model', 'tfjs': '_web_model', 'paddle': '_paddle_model'}
-
-
-def _missing(modules=(), programs=()) -> list[str]:
-    return [m for m in modules if importlib.util.find_spec(m) is None] + \
-        [p for p in programs if shutil.which(p) is None]
 
 
 def check_weights(weights, require_pt=False) -> list:
@@ -69,7 +50,7 @@ def check_weights(weights, require_pt=False) -> list:
                                   f'Lambda layers hold Python code), so yolo-attn does not run one; give the .pt or '
                                   f'its ONNX/OpenVINO/TFLite export. Only for a file you trust: {UNSAFE_ENV}=1')
         if fmt is not None and not require_pt:
-            missing = _missing(BACKENDS.get(fmt, ()))
+            missing = not_installed(BACKENDS.get(fmt, ()))
             if missing:
                 raise CheckpointError(f"{w}: running a {fmt} model needs {', '.join(missing)}, which is not installed "
                                       f"(yolo-attn installs nothing): pip install {' '.join(missing)}, or use the .pt")
@@ -257,22 +238,13 @@ def preflight_detect(opt) -> None:
     check_source(opt.source)
 
 
-def export_formats(include) -> list[str]:
-    """``--include`` as yolov5 reads it (comma-separated allowed, any case), each format known."""
-    formats = [f.strip().lower() for item in include for f in str(item).split(',') if f.strip()]
-    unknown = [f for f in formats if f not in EXPORT_NEEDS]
-    if unknown:
-        raise UserError(f"--include {' '.join(unknown)}: unknown format; choose from {', '.join(EXPORT_NEEDS)}")
-    return formats
-
-
 def preflight_export(opt) -> None:
     """Known formats whose software is installed, weights that load securely, and no earlier
     export next to them that would be overwritten."""
     formats = export_formats(opt.include)
     for fmt in formats:
         modules, programs = EXPORT_NEEDS[fmt]
-        missing = _missing(modules + (('onnxsim',) if fmt == 'onnx' and opt.simplify else ()), programs)
+        missing = not_installed(modules + (('onnxsim',) if fmt == 'onnx' and opt.simplify else ()), programs)
         if missing:
             raise UserError(f"--include {fmt}: needs {', '.join(missing)}, which is not installed; yolo-attn never "
                             f"installs software or reaches the network: install it yourself, then export again")
@@ -316,29 +288,6 @@ def _pinned_train(train, opt_holder):
         return train(hyp, opt, device, callbacks)
 
     return run
-
-
-@contextlib.contextmanager
-def export_failures():
-    """The lines yolov5's ``try_export`` logs for a format that failed (it then carries on and
-    exits 0): collected here, so that ``run_script`` ends such an export with one line, exit 2."""
-    import logging
-    import re
-
-    failures = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            text = re.sub(r'\x1b\[[0-9;]*m', '', record.getMessage())  # colorstr's escapes
-            if 'export failure' in text:
-                failures.append(text.replace(' ❌', ''))
-
-    handler, logger = Collect(), logging.getLogger('yolov5')
-    logger.addHandler(handler)
-    try:
-        yield failures
-    finally:
-        logger.removeHandler(handler)
 
 
 def pop_max_pixels(argv: list[str]) -> list[str]:
