@@ -40,7 +40,7 @@ def test_fast_path_equals_pytorch_grad_cam(ws, method):
     from yolov5.utils.segment.general import scale_image
     model = load_model(ws / 'w.pt')
     path = images(ws)[0]
-    kw = {**KW, 'max_det': 10}
+    kw = {**KW, 'max_det': 10, 'combine': 'mean'}  # cam() aggregates by the mean (the default rule is tanh)
     det = next(d for r in explain(model, path, method=method, **kw) for d in r.detections if d.level == 2)
     # a stride-32 detection reaches every Detect input (the stride-8 one through the PAN path)
     for layer in model.model[-1].f if method == 'elementwise' else model.model[-1].f[:1]:
