@@ -41,7 +41,7 @@ def open_source(source, imgsz, stride, vid_stride=1, on_skip=None):
     if isinstance(source, (list, tuple)):  # files already found (``shard``: a rank's share of a source)
         return LoadImages([str(s) for s in source], img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride,
                           on_skip=on_skip)
-    src = str(refuse_url(source, '--source'))  # a missing source: guards.images says so (option ``source``)
+    src = str(refuse_url(source, 'source'))  # the option's name (the CLI refuses a URL in any flag first)
     return LoadImages(src, img_size=imgsz, stride=stride, auto=True, vid_stride=vid_stride, on_skip=on_skip)
 
 
