@@ -614,9 +614,29 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
                                                    'ds/images/val', '--max-images', '0'], '--max-images >= 1'),
     'heatmap-eval --match-iou 2': (lambda ws: ['heatmap-eval', '--weights', 'ok.pt', '--data', 'ds/shapes.yaml',
                                                '--match-iou', '2'], 'at most 1'),
+    'checkpoint names fewer than classes': (lambda ws: ['detect', '--weights', edited_pt(ws, 'names'), '--source',
+                                                         'ds/images/val'], 'holds 1 names'),
+    'checkpoint Detect stride empty': (lambda ws: ['heatmap', '--weights', edited_pt(ws, 'stride'), '--source',
+                                                   'ds/images/val'], 'expected 3 positive values'),
+    'checkpoint without its yaml, --cfg': (lambda ws: ['train', '--data', 'ds/shapes.yaml', '--weights',
+                                                       edited_pt(ws, 'yaml'), '--cfg', 'yolov5n-cbam'], 'model.yaml'),
     'video that does not decode': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', random_file(ws, 'v.mp4')],
                                    'gave an image or a video frame'),
 }
+
+
+def edited_pt(ws, what):
+    """ok.pt with one piece of its metadata damaged: ``names`` (one name), ``stride`` (the Detect's
+    empty) or ``yaml`` (removed)."""
+    model = torch.load(ws / 'ok.pt', weights_only=False)['model']
+    if what == 'names':
+        model.names = ['only']
+    elif what == 'stride':
+        model.model[-1].stride = torch.tensor([])
+    else:
+        del model.yaml
+    torch.save({'model': model, 'epoch': -1}, ws / f'edited-{what}.pt')
+    return f'edited-{what}.pt'
 
 
 def random_file(ws, name):

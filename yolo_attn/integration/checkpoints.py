@@ -126,7 +126,32 @@ def load_checkpoint(f, map_location='cpu') -> dict:
     if not is_detection_model(model):
         raise CheckpointError(f'{f}: its "model" is a {type(model).__name__}, not a YOLOv5 detection model '
                               f'(DetectionModel ending in Detect)')
+    check_consistent(model, f)
     return ckpt
+
+
+def check_consistent(model, f) -> None:
+    """What yolov5 reads besides the weights agrees with the Detect head: ``names`` one per class
+    (detect/val index it by class id: KeyError), ``stride`` one positive value per head level
+    (IndexError), ``anchors`` (levels, anchors, 2), and ``yaml``, the config it was built from
+    (weights transfer, ``--cfg``). A damaged or hand-edited checkpoint is refused in one line."""
+    head = model.model[-1]
+    nc, nl, na = head.nc, head.nl, head.na
+    names = getattr(model, 'names', None)
+    ids = list(names) if isinstance(names, dict) else range(len(names)) if isinstance(names, (list, tuple)) else None
+    if ids is None or sorted(ids) != list(range(nc)):
+        shown = f'{len(ids)} names' if ids is not None else f'names {type(names).__name__}'
+        raise CheckpointError(f'{f}: its Detect head has {nc} classes but the model holds {shown} (one per class '
+                              f'id 0..{nc - 1} expected): a damaged or edited checkpoint')
+    for where, stride in (('model', getattr(model, 'stride', None)), ('Detect', getattr(head, 'stride', None))):
+        if not isinstance(stride, torch.Tensor) or stride.numel() != nl or not bool((stride > 0).all()):
+            raise CheckpointError(f'{f}: the {where} stride is {stride!r}, expected {nl} positive values (one per head '
+                                  f'level): a damaged or edited checkpoint')
+    if not isinstance(getattr(head, 'anchors', None), torch.Tensor) or tuple(head.anchors.shape) != (nl, na, 2):
+        raise CheckpointError(f'{f}: its anchors are not {nl} levels x {na} anchors x 2: a damaged or edited checkpoint')
+    if not isinstance(getattr(model, 'yaml', None), dict):
+        raise CheckpointError(f'{f}: its model lacks the config it was built from (model.yaml); save it from a '
+                              f'yolov5 Model or train.py')
 
 
 def complete(ckpt):
