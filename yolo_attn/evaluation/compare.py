@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model, open_source
 from ..heatmaps.engine import DEFAULT_METHOD, class_names
+from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
@@ -138,8 +139,9 @@ def object_row(result, k, label, weights, det, ref, levels, plan, curve, png) ->
             'insertion_auc': curve.insertion_auc if curve else float('nan')}
 
 
-def run(weights, source, imgsz=640, method=DEFAULT_METHOD, target='score', layers=None,
-        conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
+def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
+        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=options.MAX_DET, match_iou=0.5, steps=20,
+        baseline='blur', batch=8,
         protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, context=1.0, full_image=False,
         line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
         device='cpu', project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:

@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model
 from ..heatmaps.engine import DEFAULT_METHOD, class_names
+from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
 from ..heatmaps.naming import level_names
@@ -134,8 +135,9 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max, record=N
     return rows, checks, counts
 
 
-def run(weights, data, split='val', imgsz=640, method=DEFAULT_METHOD, target='score',
-        layers=None, conf_thres=0.25, iou_thres=0.45, max_det=300, match_iou=0.5, steps=20, baseline='blur', batch=8,
+def run(weights, data, split='val', imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
+        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=options.MAX_DET, match_iou=0.5, steps=20,
+        baseline='blur', batch=8,
         protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, sanity=True, sanity_threshold=RAW_THRESHOLD,
         sanity_partial_threshold=PARTIAL_THRESHOLD, sanity_max=100, device='cpu', project='runs/heatmap-eval',
         name='exp', exist_ok=False) -> dict:
