@@ -95,6 +95,12 @@ def test_defaults_written_once_and_read_by_every_entry_point():
         if hasattr(args, name):
             assert getattr(args, name) == getattr(DEFAULTS, name), name
     assert inspect.signature(Perturber).parameters['imgsz'].default == DEFAULTS.imgsz
+    from yolo_attn.evaluation import compare, evaluate, options
+    for fn in (evaluate.run, compare.run):  # heatmap-eval / heatmap-compare: their own max_det only
+        params = inspect.signature(fn).parameters
+        for name in ('imgsz', 'method', 'target', 'layers', 'conf_thres', 'iou_thres'):
+            assert params[name].default == getattr(DEFAULTS, name), (fn.__module__, name)
+        assert params['max_det'].default == options.MAX_DET
 
 
 def test_options_are_keyword_only_frozen_and_checked():
