@@ -5,8 +5,9 @@ For K = 1, 10, 20, 50 detections (random-init yolov5s, ``conf_thres=0`` and ``ma
 keeps exactly K) this measures, in one process:
 
 * ours: ``HeatmapEngine`` (one forward, ``autograd.grad`` of scores read from their own head to
-  the Detect inputs, shared between detections with disjoint gradient windows,
-  pytorch-grad-cam weighting), no file writing;
+  the target layers, shared between detections with disjoint gradient windows where packing
+  applies, pytorch-grad-cam weighting), each detection's map made at the image's size once, no
+  file writing;
 * reference: the script users start from (yolov5 7.0 + grad-cam; top raw predictions by objectness,
   no NMS): one forward, then per prediction
   ``model.zero_grad()`` + ``backward(retain_graph=True)`` through the whole model (parameters
@@ -89,6 +90,16 @@ def reference_loop(model, x, k, method):
     return maps
 
 
+def every_map(results):
+    """Make each detection's map at the image's size once and drop it, as ``yolo-attn heatmap`` does
+    when it writes them (``Detection.map`` combines and resizes on reading: without this the engine's
+    time would leave that work out, while the reference's maps are made in its loop)."""
+    for r in results:
+        for d in r.detections:
+            d.map
+    return results
+
+
 def plain_inference(model, x, k):
     from yolov5.utils.general import non_max_suppression
     with torch.no_grad():
@@ -126,7 +137,7 @@ def main():
     rows = []
     for k in tqdm(opt.ks, desc='K'):
         engine = HeatmapEngine(model, method=opt.method, layers=opt.layers, conf_thres=0.0, max_det=k)
-        t_ours, m_ours, res = timed(lambda: engine(x.clone(), [image], ['bench']), opt.repeats)
+        t_ours, m_ours, res = timed(lambda: every_map(engine(x.clone(), [image], ['bench'])), opt.repeats)
         passes = engine.backward_passes / (opt.repeats + 1)  # shared backward passes per call (packing)
         assert len(res[0].detections) == k, len(res[0].detections)
         t_ref, m_ref, _ = timed(lambda: reference_loop(model, x.clone(), k, opt.method), 1 if k > 20 else opt.repeats)
