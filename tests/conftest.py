@@ -92,3 +92,15 @@ def ws(tmp_path_factory):
     generate_shapes(root / 'ds', n_train=8, n_val=3, imgsz=WS_IMGSZ, progress=False)
     torch.save({'model': random_detector(root / 'ds').half(), 'epoch': -1}, root / 'w.pt')
     return root
+
+
+# The files whose end-to-end tests take longest (subprocess trainings, exports, torchrun), slowest
+# first. pytest-xdist's --dist loadfile hands files to workers in collection order, so starting these
+# first keeps one of them from being the last file left to one worker while the others sit idle.
+SLOW_FIRST = ('test_user_blocks.py', 'test_pipeline.py', 'test_distributed.py', 'test_evaluation.py',
+              'test_heatmaps.py', 'test_cli.py', 'test_hardening.py', 'test_identity_start.py')
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: order within a file kept
