@@ -620,6 +620,10 @@ NEW_CASES = {  # name: (argv builder, words the one line must contain)
                                                    'ds/images/val'], 'expected 3 positive values'),
     'checkpoint without its yaml, --cfg': (lambda ws: ['train', '--data', 'ds/shapes.yaml', '--weights',
                                                        edited_pt(ws, 'yaml'), '--cfg', 'yolov5n-cbam'], 'model.yaml'),
+    'build --nc 0 (was ignored)': (lambda ws: ['build', '--cfg', 'yolov5n-se', '--nc', '0'], 'nc: 0'),
+    'build --imgsz 0': (lambda ws: ['build', '--cfg', 'yolov5n-se', '--imgsz', '0'], '--imgsz 0'),
+    'data --imgsz 99968': (lambda ws: ['data', 'shapes', '--out', 'huge', '--imgsz', '99968'], '--max-pixels'),
+    'demo --epochs 0 (trained 20)': (lambda ws: ['demo', '--epochs', '0'], '--epochs 0'),
     'video that does not decode': (lambda ws: ['detect', '--weights', 'ok.pt', '--source', random_file(ws, 'v.mp4')],
                                    'gave an image or a video frame'),
 }

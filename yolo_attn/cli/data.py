@@ -17,10 +17,15 @@ def configure_data(p) -> None:
     s.add_argument('--seed', type=int, default=0, help='random seed (same seed, same dataset)')
     s.add_argument('--difficulty', choices=('easy', 'hard'), default='easy',
                    help='hard: distractor shapes, clutter, more occlusion and small objects (same 5 classes)')
+    from ..guards import images
+    images.add_argument(s)
 
 
 def run_data(args) -> int:
     from ..data.shapes import generate_shapes
+    from ..guards import images
+    images.set_max_pixels(args.max_pixels)
+    images.check_imgsz(args.imgsz)  # each image is drawn in memory at this size
     try:
         data = generate_shapes(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed,
                                difficulty=args.difficulty)
@@ -40,7 +45,10 @@ def configure_demo(p) -> None:
 
 def run_demo(args) -> int:
     from ..demo import print_summary, run_demo as demo
-    overrides = {'epochs': args.epochs} if args.epochs else {}
+    from ..errors import OptionError
+    if args.epochs is not None and args.epochs < 1:  # 0 is not "the default": it would train 20
+        raise OptionError('epochs', f'{args.epochs}: must be a whole number >= 1')
+    overrides = {'epochs': args.epochs} if args.epochs is not None else {}
     if args.weights is not None:
         overrides['weights'] = args.weights
     print_summary(demo(args.project, args.name, **overrides))

@@ -29,6 +29,8 @@ def configure_build(p) -> None:
     what.add_argument('--all', action='store_true', help='every shipped model YAML (yolo_attn/models/)')
     p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
     p.add_argument('--nc', type=int, default=None, help="override the number of classes (default: the YAML's nc)")
+    from ..guards import images
+    images.add_argument(p)
 
 
 def run_build(args) -> int:
@@ -36,6 +38,9 @@ def run_build(args) -> int:
 
     from ..config.files import shipped_configs, shipped_dir
     from ..config.summary import build_model, summarize
+    from ..guards import images
+    images.set_max_pixels(args.max_pixels)
+    images.check_imgsz(args.imgsz)  # the forward check runs at this size
     if args.all:
         rows = [summarize(build_model(cfg, nc=args.nc), args.imgsz) for cfg in tqdm(shipped_configs(), desc='build')]
         print(f'models in {shipped_dir()} (forward check at {args.imgsz}: ok for each)')

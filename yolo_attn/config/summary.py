@@ -51,9 +51,11 @@ def build_model(cfg, nc: int | None = None, verbose: bool = False, ch: int = 3):
     from yolov5.models.yolo import Model
     path = resolve_cfg(cfg)
     d = load_cfg(path)
+    if nc is not None:  # yolov5's Model(nc=0) ignores a falsy nc; in the YAML it meets the parser's check
+        d = {**d, 'nc': nc}
     try:
         with layer_table_only() if verbose else quiet_yolov5():
-            model = Model(d, ch=ch, nc=nc)
+            model = Model(d, ch=ch)
     except ModelConfigError as e:
         raise ModelConfigError(f'{path}: {e}') from None
     except RUN_ERRORS as e:  # built, but yolov5's stride-probing forward pass fails

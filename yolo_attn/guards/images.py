@@ -88,6 +88,14 @@ def check_pixels(width: int, height: int, where) -> None:
                             f'the image and have the memory')
 
 
+def check_imgsz(imgsz) -> None:
+    """An image size (one value or a list): positive, and a square no larger than the pixel limit."""
+    for v in imgsz if isinstance(imgsz, (list, tuple)) else [imgsz]:
+        if v < 1:
+            raise OptionError('imgsz', f'{v}: must be a positive number of pixels, e.g. 640')
+        check_pixels(v, v, f'--imgsz {v}')
+
+
 def header_size(data: np.ndarray, where):
     """(width, height) from the encoded image's header, without decoding; None if Pillow cannot tell."""
     from PIL import Image
@@ -154,10 +162,7 @@ def _readable_images_class():
 
         def __init__(self, path, img_size=640, *args, on_skip=None, **kwargs):
             self.skipped, self.on_skip, self.read = [], on_skip, 0
-            for v in img_size if isinstance(img_size, (list, tuple)) else [img_size]:
-                if v < 1:
-                    raise OptionError('imgsz', f'{v}: must be a positive number of pixels, e.g. 640')
-                check_pixels(v, v, f'--imgsz {v}')
+            check_imgsz(img_size)
             try:
                 super().__init__(path, img_size, *args, **kwargs)
             except (FileNotFoundError, AssertionError, RuntimeError, OSError) as e:

@@ -62,14 +62,6 @@ def check_weights(weights, require_pt=False) -> list:
     return out
 
 
-def check_imgsz(imgsz) -> None:
-    """Positive, and a letterboxed square no larger than the pixel limit."""
-    for v in imgsz if isinstance(imgsz, (list, tuple)) else [imgsz]:
-        if v < 1:
-            raise UserError(f'--imgsz {v}: must be a positive number of pixels, e.g. 640')
-        images.check_pixels(v, v, f'--imgsz {v}')
-
-
 AT_LEAST = {'epochs': 1, 'batch_size': 1, 'workers': 0, 'max_det': 1, 'vid_stride': 1, 'line_thickness': 1,
             'seed': 0}
 FRACTIONS = ('conf_thres', 'iou_thres', 'label_smoothing')  # 0 to 1
@@ -96,7 +88,7 @@ def preflight_common(opt) -> None:
     if hasattr(opt, 'name') and hasattr(opt, 'project'):
         check_run_name(opt.project, opt.name)
     if hasattr(opt, 'imgsz'):
-        check_imgsz(opt.imgsz)
+        images.check_imgsz(opt.imgsz)
 
 
 def preflight_train(opt) -> None:
