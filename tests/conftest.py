@@ -95,8 +95,9 @@ def ws(tmp_path_factory):
 
 
 # The files whose end-to-end tests take longest (subprocess trainings, exports, torchrun), slowest
-# first. pytest-xdist's --dist loadfile hands files to workers in collection order, so starting these
-# first keeps one of them from being the last file left to one worker while the others sit idle.
+# first. pytest-xdist's --dist loadfile with --no-loadscope-reorder (the Makefile) hands files to
+# workers in collection order (by default it reorders them by test count), so starting these first
+# keeps one of them from being the last file left to one worker while the others sit idle.
 SLOW_FIRST = ('test_user_blocks.py', 'test_pipeline.py', 'test_distributed.py', 'test_evaluation.py',
               'test_heatmaps.py', 'test_cli.py', 'test_hardening.py', 'test_identity_start.py')
 

@@ -133,3 +133,23 @@ def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match='system'):
         torch.load(f, map_location='cpu')
     assert not marker.exists()
+
+
+def test_label_scan_runs_in_threads_not_a_forked_pool(tmp_path, monkeypatch):
+    """yolov5's label scan used a forking multiprocessing.Pool: a fork of a process that runs threads
+    can deadlock (it hung the test suite). The plugin gives it a ThreadPool; a scan with workers
+    forks nothing."""
+    import os
+    from multiprocessing.pool import ThreadPool
+
+    import yolov5.utils.dataloaders as loaders
+    from yolo_attn.data.shapes import generate_shapes
+    assert loaders.Pool is ThreadPool
+    generate_shapes(tmp_path / 'shapes', n_train=3, n_val=1, imgsz=64, seed=0, progress=False)
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError('the label scan forked')
+
+    monkeypatch.setattr(os, 'fork', no_fork)
+    data = loaders.LoadImagesAndLabels(str(tmp_path / 'shapes' / 'images' / 'train'), img_size=64, workers=2)
+    assert len(data.labels) == 3 and all(len(lb) for lb in data.labels)

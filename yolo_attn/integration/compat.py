@@ -339,6 +339,20 @@ def device_errors_one_line() -> None:
     replace_in_yolov5('select_device', select_device, original=original)
 
 
+def label_scan_in_threads() -> None:
+    """yolov5's label scan (``LoadImagesAndLabels.cache_labels``) verifies the images in a
+    ``multiprocessing.Pool``, which forks the process. A fork of a process that already runs threads
+    (torch's OpenMP pool, onnxruntime's, a notebook's or a test runner's) can deadlock in the child
+    on a lock one of those threads held at the fork (seen here: a forked scan blocked forever in
+    ``futex_wait``, its parent waiting on it). The work is reading and decoding files, which
+    releases the GIL: a ``ThreadPool`` of the same size does it without a fork. (models/common.py
+    imports utils/dataloaders.py, so the module is loaded with the model code.)"""
+    from multiprocessing.pool import Pool, ThreadPool
+    loaders = importlib.import_module('yolov5.utils.dataloaders')
+    if loaders.Pool is Pool:
+        loaders.Pool = ThreadPool
+
+
 def apply() -> None:
     """Apply every fix once (idempotent). Must run before yolov5 is imported elsewhere."""
     global _APPLIED
@@ -352,6 +366,7 @@ def apply() -> None:
     patch_onnx_export()
     patch_export_hint()
     device_errors_one_line()
+    label_scan_in_threads()
     deprecations_once()
     allow_checkpoint_globals()
     _APPLIED = True  # then activate() runs untrusted.install() and guards.images.install(), which use this module
