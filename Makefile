@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/yolo-attn demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder tests
 
 clean-venv:
 	rm -rf $(VENV)
