@@ -131,10 +131,11 @@ def object_row(result, k, label, weights, det, ref, levels, plan, curve, png) ->
     if det is None:
         return {**row, **{c: float('nan') for c in ('score', 'pointing_game', 'energy_pg', 'deletion_auc',
                                                      'insertion_auc')}}
+    cam = det.map  # made on each read (engine.Detection): once here
     return {**row, 'level_name': levels[det.level],
             'score': det.score, 'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
             'iou_to_reference': float(iou_matrix([det.box], [ref.box])[0, 0]), 'layers': layers_text(plan, det),
-            'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
+            'pointing_game': int(pointing_game(cam, det.box)), 'energy_pg': energy_pointing_game(cam, det.box),
             'constant_map': det.constant, 'deletion_auc': curve.deletion_auc if curve else float('nan'),
             'insertion_auc': curve.insertion_auc if curve else float('nan')}
 

@@ -71,11 +71,12 @@ def check_classes(model, data_names: dict, data) -> None:
 
 
 def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) -> dict:
+    cam = det.map  # made on each read (engine.Detection): once here
     row = {'image': image.path, 'method': method, 'target': target, 'class_id': det.cls, 'class_name': det.name,
            'level': det.level, 'level_name': level, 'score': det.score,
            'x1': det.box[0], 'y1': det.box[1], 'x2': det.box[2], 'y2': det.box[3],
            'gt_x1': gt_box[0], 'gt_y1': gt_box[1], 'gt_x2': gt_box[2], 'gt_y2': gt_box[3], 'iou_gt': iou,
-           'pointing_game': int(pointing_game(det.map, det.box)), 'energy_pg': energy_pointing_game(det.map, det.box),
+           'pointing_game': int(pointing_game(cam, det.box)), 'energy_pg': energy_pointing_game(cam, det.box),
            'constant_map': det.constant, 'start_score': curves.start, 'empty_score': curves.empty,
            'perturbed_pixels': curves.budget, 'deletion_auc': curves.deletion_auc,
            'insertion_auc': curves.insertion_auc,
