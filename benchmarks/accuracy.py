@@ -82,7 +82,30 @@ def train_one(data, cfg, seed, opt, work, handler):
     e0 = handler.found or (float('nan'), float('nan'))
     return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': seed, 'attn_start': opt.attn_start,
             'epochs': opt.epochs, 'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
-            'epoch0_map50': e0[0], 'epoch0_map': e0[1], 'map50': m50, 'map': m, 'wall_s': round(time.time() - t, 1)}
+            'epoch0_map50': e0[0], 'epoch0_map': e0[1], 'map50': m50, 'map': m, 'wall_s': round(time.time() - t, 1),
+            **numerics(), **gamma_sizes(work / 'runs' / name / 'weights' / 'last.pt')}
+
+
+def gamma_sizes(weights: Path) -> dict:
+    """Largest and mean |residual scale| in the run's final EMA weights (how far the blocks moved
+    from the identity; absent for stock)."""
+    from yolo_attn.identity_start import GAMMA
+    from yolo_attn.integration.checkpoints import load_checkpoint
+    ckpt = load_checkpoint(weights)
+    model = ckpt.get('ema') or ckpt['model']
+    gammas = [v.float().abs() for k, v in model.state_dict().items() if k.endswith(GAMMA)]
+    if not gammas:
+        return {}
+    return {'gamma_max': max(float(g.max()) for g in gammas),
+            'gamma_mean': sum(float(g.sum()) for g in gammas) / sum(g.numel() for g in gammas)}
+
+
+def numerics() -> dict:
+    """The CPU kernels and thread count of this process: the same run on other kernels (e.g.
+    ``ATEN_CPU_CAPABILITY=avx2``) differs only in float rounding, which makes it the control for
+    how far rounding alone moves a result (``report``)."""
+    import torch
+    return {'kernels': torch.backends.cpu.get_cpu_capability(), 'threads': torch.get_num_threads()}
 
 
 def epoch0_only(data, cfg, mode, opt, work):
@@ -170,24 +193,40 @@ def mean_std(values):
     return f'{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}'
 
 
+def label_kernels(rows) -> list[dict]:
+    """Rows whose CPU kernels differ from most runs' get them in their model name ("yolov5n
+    [AVX2]"): a stock run on other kernels is then a model of its own, paired with stock by seed
+    like the blocks — the control for rounding alone. Rows logged without ``kernels`` count as
+    the common kernels."""
+    kinds = [r['kernels'] for r in rows if r.get('kernels')]
+    common = max(set(kinds), key=kinds.count) if kinds else None
+    return [dict(r, cfg=f"{r['cfg']} [{r['kernels']}]") if r.get('kernels', common) != common else r for r in rows]
+
+
+def largest_gamma(rows) -> str:
+    found = [r['gamma_max'] for r in rows if 'gamma_max' in r]
+    return f'{max(found):.1e}' if found else ''
+
+
 def report(rows) -> str:
     out = [epoch0_report(rows), start_report(rows)]
-    rows = [r for r in rows if r['epochs'] > 0]
+    rows = label_kernels([r for r in rows if r['epochs'] > 0])
     for diff in dict.fromkeys(r['difficulty'] for r in rows):
         for start in dict.fromkeys(r['attn_start'] for r in rows if r['difficulty'] == diff):
             sel = [r for r in rows if r['difficulty'] == diff and r['attn_start'] == start]
             r0 = sel[0]
             out.append(f"\n{diff}: {r0['train']} train / {r0['val']} val at {r0['imgsz']}, {r0['epochs']} epoch(s), "
                        f"batch {r0['batch']}, --attn-start {start}, from the shipped stock checkpoint, CPU")
-            out.append('| model | seeds | epoch 0 mAP50-95 | mAP50 | mAP50-95 | Δ mAP50-95 vs stock (paired by seed) |')
-            out.append('|---|---|---:|---:|---:|---:|')
+            out.append('| model | seeds | epoch 0 mAP50-95 | mAP50 | mAP50-95 | Δ mAP50-95 vs stock (paired by seed) '
+                       '| max \\|γ\\| |')
+            out.append('|---|---|---:|---:|---:|---:|---:|')
             stock = {r['seed']: r['map'] for r in sel if r['cfg'] == 'yolov5n'}
             for cfg in dict.fromkeys(r['cfg'] for r in sel):
                 rs = [r for r in sel if r['cfg'] == cfg]
                 deltas = [r['map'] - stock[r['seed']] for r in rs if r['seed'] in stock] if cfg != 'yolov5n' else []
                 out.append(f"| {cfg} | {','.join(str(r['seed']) for r in rs)} | {mean_std([r['epoch0_map'] for r in rs])} "
                            f"| {mean_std([r['map50'] for r in rs])} | {mean_std([r['map'] for r in rs])} "
-                           f"| {mean_std(deltas) if deltas else ''} |")
+                           f"| {mean_std(deltas) if deltas else ''} | {largest_gamma(rs)} |")
     return '\n'.join(out)
 
 

@@ -131,6 +131,30 @@ def test_transfer_across_inserted_layers_via_cli(work):
     assert kept == se_tensors - 1  # all but Detect's anchors, which yolov5 excludes when --cfg is given
 
 
+TWO_RUNS_IN_ONE_PROCESS = r'''
+import sys
+import yolo_attn
+yolo_attn.activate()
+from yolo_attn.integration.scripts import run_script
+for name in ('first', 'second'):
+    run_script('train', ['--data', 'ds/shapes.yaml', '--cfg', 'yolov5n', '--weights', '', '--name', name,
+                         *sys.argv[1:]])
+'''
+
+
+def test_second_in_process_train_writes_only_its_own_results(work):
+    """yolov5's ``train.main(opt, callbacks=Callbacks())`` shares one default across calls: a second
+    run from the same process (a notebook, a benchmark) used to append its epochs to the first
+    run's results.csv as well."""
+    root = work['root']
+    out = subprocess.run([sys.executable, '-c', TWO_RUNS_IN_ONE_PROCESS, *train_args(1)], cwd=root,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name in ('first', 'second'):
+        rows = (root / 'runs' / 'train' / name / 'results.csv').read_text().strip().splitlines()
+        assert len(rows) == 2, (name, rows)  # header + the one epoch of this run
+
+
 def test_malicious_checkpoint_refused_by_cli(work, tmp_path):
     marker = tmp_path / 'marker'
 

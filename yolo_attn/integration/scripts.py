@@ -326,7 +326,11 @@ def run_script(script: str, argv: list[str]) -> int:
         failures = stack.enter_context(export_failures()) if script == 'export' else []
         try:
             if script == 'train':
-                module.main(module.parse_opt())
+                # train.main's default ``callbacks=Callbacks()`` is one object for the whole process:
+                # each run adds its loggers to it, so a second in-process run wrote its epochs into
+                # every earlier run's results.csv. A fresh one per run.
+                from yolov5.utils.callbacks import Callbacks
+                module.main(module.parse_opt(), callbacks=Callbacks())
             else:
                 module.main()
             if failures:  # export.py logged them and went on
