@@ -126,6 +126,74 @@ def test_help_and_argument_errors_import_neither_torch_nor_yolov5(argv):
     assert ('EXIT 0' if '--help' in argv else 'EXIT 2') in out.stdout
 
 
+FLAGS_PROBE = r'''
+import contextlib, io, sys
+from yolo_attn.cli import main
+codes = []
+for argv in (sys.argv[1:2] + ['--help'], sys.argv[1:2] + ['--no-such-flag'], sys.argv[1:]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            codes.append(main(argv))
+        except SystemExit as e:
+            codes.append(e.code)
+print('CODES', codes)
+print('HEAVY', sorted(m for m in ('torch', 'pytorch_grad_cam', 'sklearn', 'cv2', 'yolov5') if m in sys.modules))
+'''
+# each command: its help, an unknown flag, and these arguments (a required one missing, a bad value)
+BAD_ARGUMENTS = {'heatmap': ['--weights', 'w.pt'], 'heatmap-eval': ['--data', 'd.yaml', '--method'],
+                 'heatmap-compare': ['--weights', 'a.pt', 'b.pt', '--source', 's', '--colormap', 'nope'],
+                 'build': ['--imgsz', 'x'], 'data': ['shapes', '--train', 'x'], 'demo': ['--epochs', 'x'],
+                 'insert': ['--block'], 'blocks': ['--nope']}
+
+
+def test_bad_arguments_cover_every_own_command():
+    from yolo_attn.cli import COMMANDS
+    from yolo_attn.cli.scripts import COMMANDS as YOLOV5_SCRIPTS  # yolov5's parsers: they import yolov5
+    assert sorted(BAD_ARGUMENTS) == sorted(c for c in COMMANDS if c not in YOLOV5_SCRIPTS)
+
+
+@pytest.mark.parametrize('command', sorted(BAD_ARGUMENTS))
+def test_every_command_sets_up_its_flags_without_torch_gradcam_opencv_or_yolov5(command):
+    """Help and argument errors answer at once: building a command's parser (defaults, choices, help
+    texts) imports none of the libraries that take seconds (README "CLI reference")."""
+    out = subprocess.run([sys.executable, '-c', FLAGS_PROBE, command, *BAD_ARGUMENTS[command]], capture_output=True,
+                         text=True, timeout=120)
+    assert 'CODES [0, 2, 2]' in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().endswith('HEAVY []'), out.stdout + out.stderr
+
+
+def test_the_light_records_match_the_libraries():
+    """What the flags list without importing pytorch-grad-cam and OpenCV is what those libraries have."""
+    import cv2
+
+    from yolo_attn.heatmaps.methods import GRADIENT_FREE, METHODS, CamMethod
+    from yolo_attn.heatmaps.style import COLORMAP_NAMES
+    assert [m for m in METHODS if not CamMethod(m).uses_gradients] == list(GRADIENT_FREE)
+    assert list(COLORMAP_NAMES) == sorted(k[len('COLORMAP_'):].lower() for k in dir(cv2) if k.startswith('COLORMAP_'))
+
+
+def test_a_lazy_package_name_stays_the_object_when_its_submodule_loads(tmp_path, monkeypatch):
+    """``yolo_attn.lazy``: ``from yolo_attn.heatmaps import run`` is the function, also after the module
+    ``yolo_attn.heatmaps.run`` was imported (the import system sets it on the package)."""
+    pkg = tmp_path / 'lazypkg'
+    pkg.mkdir()
+    (pkg / '__init__.py').write_text('from yolo_attn.lazy import export\n'
+                                     "__all__ = export(__name__, {'run': ('run',)})\n")
+    (pkg / 'run.py').write_text('def run():\n    return 42\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import lazypkg
+        assert 'lazypkg.run' not in sys.modules and 'run' in dir(lazypkg)
+        import lazypkg.run  # noqa: F401
+        from lazypkg import run
+        assert run() == 42 and lazypkg.run is run and lazypkg.__all__ == ['run']
+        with pytest.raises(AttributeError):
+            lazypkg.nothing
+    finally:
+        for name in ('lazypkg', 'lazypkg.run'):
+            sys.modules.pop(name, None)
+
+
 def configured(command):
     from yolo_attn.cli import make_parser
     parser = make_parser(command)

@@ -1,8 +1,9 @@
 """``yolo-attn heatmap | heatmap-eval | heatmap-compare``: the saliency maps and their evaluation.
 
-Each command's flags and run live with its code (``heatmaps.run``, ``evaluation.evaluate``,
-``evaluation.compare``: ``add_arguments`` and ``run_from_args``); they are imported only when the
-command is chosen.
+Each command's flags are set up by a light module (``heatmaps.flags``, ``evaluation.options``:
+no torch, pytorch-grad-cam, OpenCV or yolov5, so ``--help`` and argument errors answer at once);
+its run lives with its code (``heatmaps.run``, ``evaluation.evaluate``, ``evaluation.compare``:
+``run_from_args``), imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from .command import Command
 
 
 def configure_heatmap(p) -> None:
-    from ..heatmaps.run import add_arguments
+    from ..heatmaps.flags import add_arguments
     add_arguments(p)
 
 
@@ -21,8 +22,8 @@ def run_heatmap(args) -> int:
 
 
 def configure_eval(p) -> None:
-    from ..evaluation.evaluate import add_arguments
-    add_arguments(p)
+    from ..evaluation.options import add_eval_arguments
+    add_eval_arguments(p)
 
 
 def run_eval(args) -> int:
@@ -31,8 +32,8 @@ def run_eval(args) -> int:
 
 
 def configure_compare(p) -> None:
-    from ..evaluation.compare import add_arguments
-    add_arguments(p)
+    from ..evaluation.options import add_compare_arguments
+    add_compare_arguments(p)
 
 
 def run_compare(args) -> int:

@@ -2,12 +2,15 @@
 
 ``metrics`` (pointing game, energy-based pointing game, AUC), ``perturb`` (deletion/insertion
 curves), ``matching`` (detections to labels or across models), ``sanity`` (model randomisation),
-``evaluate`` (``yolo-attn heatmap-eval``), ``compare`` (``yolo-attn heatmap-compare``).
+``evaluate`` (``yolo-attn heatmap-eval``), ``compare`` (``yolo-attn heatmap-compare``). The names
+below are imported on first use (``yolo_attn.lazy``): the CLI reads the flags from ``options``
+without importing torch.
 """
 
-from .metrics import auc, energy_pointing_game, pointing_game
-from .perturb import BASELINES, Curves, Perturber
-from .sanity import RandomisedMaps, rank_correlation, verdict
+from ..lazy import export
 
-__all__ = ['auc', 'energy_pointing_game', 'pointing_game', 'BASELINES', 'Curves', 'Perturber', 'RandomisedMaps',
-           'rank_correlation', 'verdict']
+__all__ = export(__name__, {
+    'metrics': ('auc', 'energy_pointing_game', 'pointing_game'),
+    'perturb': ('BASELINES', 'Curves', 'Perturber'),
+    'sanity': ('RandomisedMaps', 'rank_correlation', 'verdict'),
+})

@@ -22,7 +22,6 @@ unreadable image is skipped with one warning line and listed there).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
@@ -32,15 +31,16 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model, open_source
-from ..heatmaps.engine import DEFAULT_METHOD, class_names
+from ..heatmaps.engine import class_names
 from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
 from ..heatmaps.layers import resolve as resolve_layers
-from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
+from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
-from ..heatmaps.run import add_figure_arguments, figure_style, new_run_dir, write
+from ..heatmaps.run import figure_style, new_run_dir, write
 from . import options, report
 from . import shard as sharded
+from .options import add_compare_arguments as add_arguments  # noqa: F401  (the flags live in options)
 from .options import explain_each  # shared with heatmap-eval (compare does not import evaluate)
 from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
@@ -223,17 +223,6 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
     print(report.markdown(metrics, ['model', 'detections', *report.METRICS, 'missed']))
     print(f'{objects} panels, objects.csv, metrics.csv and manifest.json saved to {save_dir}')
     return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics, 'skipped': skipped}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--weights', nargs='+', required=True, help='two or more checkpoints (.pt) with the same classes')
-    p.add_argument('--source', required=True, help='image, folder, glob or .txt list')
-    p.add_argument('--method', default=DEFAULT_METHOD, help=f'one method. {methods_help()}')
-    options.add_common(p, 'runs/heatmap-compare')
-    p.add_argument('--context', type=float, default=1.0, help='margin around each object, in object sizes')
-    p.add_argument('--full-image', action='store_true', help='panels show the whole image, not a crop')
-    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels; default: by tile size)')
-    add_figure_arguments(p)
 
 
 def run_from_args(args) -> int:

@@ -20,7 +20,6 @@ labelled "not per-detection" in the summary and the printed report.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
@@ -30,14 +29,15 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model
-from ..heatmaps.engine import DEFAULT_METHOD, class_names
+from ..heatmaps.engine import class_names
 from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
 from ..heatmaps.layers import resolve as resolve_layers
-from ..heatmaps.methods import NOT_PER_DETECTION, methods_help, per_detection
+from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
 from ..heatmaps.run import new_run_dir
 from . import options, report
 from . import shard as sharded
+from .options import add_eval_arguments as add_arguments  # noqa: F401  (the flags live in options)
 from .options import explain_each
 from .matching import greedy_match, read_labels, require_labels
 from .metrics import energy_pointing_game, pointing_game
@@ -246,22 +246,6 @@ def curve_timing(seconds: list, detections: list) -> dict:
             'per_detection_s': float(sum(seconds) / n) if n else float('nan'),
             'max_detections': max(detections) if detections else 0,
             'share_within_2s': float(np.mean(np.asarray(seconds) <= 2.0))}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
-    p.add_argument('--data', required=True, help='data YAML with ground-truth labels')
-    p.add_argument('--split', default='val', help='train, val or test')
-    p.add_argument('--method', nargs='+', default=[DEFAULT_METHOD],
-                   help=f"one or several, or 'all'. {methods_help()}")
-    options.add_common(p, 'runs/heatmap-eval')
-    p.add_argument('--no-sanity', dest='sanity', action='store_false', help='skip the model-randomisation check')
-    p.add_argument('--sanity-threshold', type=float, default=RAW_THRESHOLD,
-                   help='pass mark of the mean rank correlation, trained vs random weights (also the fail mark of '
-                        'the partial one)')
-    p.add_argument('--sanity-partial-threshold', type=float, default=PARTIAL_THRESHOLD,
-                   help='pass mark of the mean rank correlation given the distance-from-box-centre prior')
-    p.add_argument('--sanity-max', type=int, default=100, help='matched detections per method in the sanity check')
 
 
 def run_from_args(args) -> int:

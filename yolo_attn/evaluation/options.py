@@ -1,14 +1,20 @@
-"""Flags shared by ``heatmap-eval`` and ``heatmap-compare`` (yolov5's names), and their parsing."""
+"""The flags of ``heatmap-eval`` and ``heatmap-compare`` (yolov5's names), and their parsing.
+
+Nothing here, nor in what it imports, imports torch, pytorch-grad-cam, OpenCV or yolov5 (the
+heatmap API is imported by ``explain_each`` when it runs): the CLI sets these flags up, and answers
+``--help`` and argument errors, at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..errors import OptionError, UserError
+from ..heatmaps.flags import add_figure_arguments, add_model_arguments, kwargs_for
 from ..heatmaps.layers import normalise as layers  # noqa: F401  (options.layers: the --layers value, one rule)
-from ..heatmaps.methods import DEFAULT_METHOD, METHODS
-from ..heatmaps.run import add_model_arguments, kwargs_for
+from ..heatmaps.methods import CAM_CLASSES, DEFAULT_METHOD, methods_help
 from .perturb import BASELINES, BOX_MULTIPLE, PROTOCOLS
+from .sanity import PARTIAL_THRESHOLD, RAW_THRESHOLD
 
 MAX_DET = 300  # evaluation's default (val.py's): every explained detection costs a map and its curves
 
@@ -18,10 +24,10 @@ def methods(value) -> list[str]:
     items = [value] if isinstance(value, str) else list(value or [DEFAULT_METHOD])
     names = [n.strip() for item in items for n in str(item).split(',') if n.strip()]
     if 'all' in names:
-        return list(METHODS)
-    unknown = [n for n in names if n not in METHODS]
+        return list(CAM_CLASSES)
+    unknown = [n for n in names if n not in CAM_CLASSES]
     if unknown:
-        raise OptionError('method', f"{', '.join(unknown)}; choose from {', '.join(METHODS)} or all", 'unknown ')
+        raise OptionError('method', f"{', '.join(unknown)}; choose from {', '.join(CAM_CLASSES)} or all", 'unknown ')
     return list(dict.fromkeys(names))
 
 
@@ -42,6 +48,35 @@ def add_common(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument('--project', default=project, help='save to project/name')
     p.add_argument('--name', default='exp', help='save to project/name (a new exp2, exp3, ... if taken)')
     p.add_argument('--exist-ok', action='store_true', help='reuse project/name if it is empty')
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    """``heatmap-eval``'s flags (``evaluate.run``'s keywords)."""
+    p.add_argument('--weights', required=True, help='model checkpoint (.pt), loaded securely')
+    p.add_argument('--data', required=True, help='data YAML with ground-truth labels')
+    p.add_argument('--split', default='val', help='train, val or test')
+    p.add_argument('--method', nargs='+', default=[DEFAULT_METHOD],
+                   help=f"one or several, or 'all'. {methods_help()}")
+    add_common(p, 'runs/heatmap-eval')
+    p.add_argument('--no-sanity', dest='sanity', action='store_false', help='skip the model-randomisation check')
+    p.add_argument('--sanity-threshold', type=float, default=RAW_THRESHOLD,
+                   help='pass mark of the mean rank correlation, trained vs random weights (also the fail mark of '
+                        'the partial one)')
+    p.add_argument('--sanity-partial-threshold', type=float, default=PARTIAL_THRESHOLD,
+                   help='pass mark of the mean rank correlation given the distance-from-box-centre prior')
+    p.add_argument('--sanity-max', type=int, default=100, help='matched detections per method in the sanity check')
+
+
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """``heatmap-compare``'s flags (``compare.run``'s keywords)."""
+    p.add_argument('--weights', nargs='+', required=True, help='two or more checkpoints (.pt) with the same classes')
+    p.add_argument('--source', required=True, help='image, folder, glob or .txt list')
+    p.add_argument('--method', default=DEFAULT_METHOD, help=f'one method. {methods_help()}')
+    add_common(p, 'runs/heatmap-compare')
+    p.add_argument('--context', type=float, default=1.0, help='margin around each object, in object sizes')
+    p.add_argument('--full-image', action='store_true', help='panels show the whole image, not a crop')
+    p.add_argument('--line-thickness', type=int, default=None, help='box line width (pixels; default: by tile size)')
+    add_figure_arguments(p)
 
 
 def kwargs_from(args, run) -> dict:

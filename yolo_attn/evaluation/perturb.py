@@ -32,19 +32,23 @@ For a detection with class ``c``, box ``b`` (area ``A`` pixels) and map ``m`` (o
 Baselines (``BASELINES``): ``blur`` — the image under a Gaussian blur of sigma 5 % of its longer
 side (RISE/ODAM insertion start; keeps the colours, removes the shapes), ``gray`` — yolov5's
 letterbox padding colour (114, 114, 114), ``black`` — zeros.
+
+OpenCV, torch and the heatmap API are imported where they are used: the CLI reads ``BASELINES``,
+``PROTOCOLS`` and ``BOX_MULTIPLE`` for its flags without them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-import torch
 
-from ..heatmaps.api import letterbox_tensor
 from ..heatmaps.options import DEFAULTS
 from .metrics import auc, box_pixels
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 BASELINES = ('blur', 'gray', 'black')
 BLUR_SIGMA = 0.05  # of the image's longer side
@@ -59,6 +63,7 @@ TIE_SEED = 0
 def baseline_image(im0: np.ndarray, kind: str = 'blur') -> np.ndarray:
     """The image every perturbation moves towards, same shape and dtype as ``im0``."""
     if kind == 'blur':
+        import cv2
         return cv2.GaussianBlur(im0, (0, 0), sigmaX=BLUR_SIGMA * max(im0.shape[:2]))
     if kind == 'gray':
         return np.full_like(im0, 114)
@@ -118,6 +123,8 @@ def channels_last_copy(model):
     for the gradients of the heatmaps -- keeps its layout. (``model.to(memory_format=...)`` is not
     used: it also converts ``Detect``'s 5-D grids, which have no channels-last form.)"""
     import copy
+
+    import torch
     model = copy.deepcopy(model)
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d):
@@ -165,6 +172,7 @@ class Perturber:
 
     def letterbox(self, im0: np.ndarray) -> torch.Tensor:
         """What ``LoadImages`` feeds the model: letterboxed, RGB, CHW, float in [0, 1] (``heatmaps.api``)."""
+        from ..heatmaps.api import letterbox_tensor
         return letterbox_tensor(im0, self.imgsz, self.stride)
 
     def scores(self, jobs) -> list[list[float]]:
@@ -178,26 +186,27 @@ class Perturber:
                 pending = []
         return out + (self._score_batch(pending) if pending else [])
 
-    @torch.inference_mode()
     def _score_batch(self, jobs) -> list[list[float]]:
+        import torch
         from yolov5.utils.general import scale_boxes, xywh2xyxy
         from yolov5.utils.metrics import box_iou
-        x = torch.stack([self.letterbox(im) for im, _ in jobs]).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        pred = self.model(x)[0].float()
-        result = []
-        for (im, targets), p in zip(jobs, pred):
-            conf, label = (p[:, 5:] * p[:, 4:5]).max(1)  # yolov5's single-label confidence and class
-            keep = conf >= self.score_floor
-            conf, label = conf[keep], label[keep]
-            boxes = scale_boxes(x.shape[2:], xywh2xyxy(p[keep, :4]), im.shape).round().cpu()  # pixels, as detect.py
-            row = []
-            for cls, box in targets:
-                same = label.cpu() == int(cls)
-                iou = box_iou(torch.tensor([list(box)], dtype=boxes.dtype), boxes[same])[0]
-                hit = iou > self.match_iou
-                row.append(float(conf.cpu()[same][hit].max()) if hit.any() else 0.0)
-            result.append(row)
+        with torch.inference_mode():
+            x = torch.stack([self.letterbox(im) for im, _ in jobs]).to(self.device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            pred = self.model(x)[0].float()
+            result = []
+            for (im, targets), p in zip(jobs, pred):
+                conf, label = (p[:, 5:] * p[:, 4:5]).max(1)  # yolov5's single-label confidence and class
+                keep = conf >= self.score_floor
+                conf, label = conf[keep], label[keep]
+                boxes = scale_boxes(x.shape[2:], xywh2xyxy(p[keep, :4]), im.shape).round().cpu()  # pixels, as detect.py
+                row = []
+                for cls, box in targets:
+                    same = label.cpu() == int(cls)
+                    iou = box_iou(torch.tensor([list(box)], dtype=boxes.dtype), boxes[same])[0]
+                    hit = iou > self.match_iou
+                    row.append(float(conf.cpu()[same][hit].max()) if hit.any() else 0.0)
+                result.append(row)
         return result
 
     def curves(self, im0: np.ndarray, targets) -> list[Curves]:

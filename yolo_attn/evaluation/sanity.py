@@ -34,19 +34,24 @@ Verdict per group of detections (all of them, and each head level P3, P4, …), 
   as strongly as the raw check's fail mark: they come from the architecture, not from learning;
 * **inconclusive**: anything else (e.g. raw agreement above 0.5 that is mostly the location prior,
   or maps that are the prior itself), with the reason in words.
+
+torch and OpenCV are imported where they are used: the CLI reads the thresholds for its flags
+without them.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-import torch
 
 from ..heatmaps.options import DEFAULTS
 from .metrics import is_constant
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 SIZE = 128
 RAW_THRESHOLD = 0.5
@@ -57,6 +62,7 @@ MIN_LEVEL = 5
 
 def randomized_copy(model, seed=0):
     """A deep copy of ``model`` with every parameterised layer re-initialised (RNG state restored)."""
+    import torch
     clone = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
@@ -120,6 +126,7 @@ def _small(cam: np.ndarray) -> tuple[np.ndarray, float]:
     f = SIZE / max(h, w)
     if f >= 1:
         return cam.astype(np.float64), 1.0
+    import cv2
     small = cv2.resize(cam.astype(np.float32), (max(round(w * f), 1), max(round(h * f), 1)),
                        interpolation=cv2.INTER_AREA)
     return small.astype(np.float64), small.shape[1] / w
@@ -210,6 +217,8 @@ class RandomisedMaps:
 
     def __call__(self, x: torch.Tensor, im0: np.ndarray, detections) -> list[np.ndarray]:
         """``x``: the image letterboxed (1, 3, H, W) as the trained model saw it; ``im0``: the original."""
+        import torch
+
         from ..heatmaps.engine import to_original
         if not detections:
             return []

@@ -29,9 +29,6 @@ import os
 import re
 import sys
 
-import cv2
-import numpy as np
-
 from ..errors import OptionError, UserError
 
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS, Pillow's decompression-bomb threshold
@@ -96,7 +93,7 @@ def check_imgsz(imgsz) -> None:
         check_pixels(v, v, f'--imgsz {v}')
 
 
-def header_size(data: np.ndarray, where):
+def header_size(data, where):
     """(width, height) from the encoded image's header, without decoding; None if Pillow cannot tell."""
     from PIL import Image
     try:
@@ -111,8 +108,13 @@ def header_size(data: np.ndarray, where):
         return None
 
 
-def imread(filename, flags=cv2.IMREAD_COLOR):
-    """``cv2.imread`` with the pixel limit (same contract: ``None`` when the file cannot be read)."""
+def imread(filename, flags=None):
+    """``cv2.imread`` with the pixel limit (same contract: ``None`` when the file cannot be read;
+    ``flags`` default ``cv2.IMREAD_COLOR``). OpenCV is imported here, not with the module: the CLI
+    adds ``--max-pixels`` to its parsers without it."""
+    import cv2
+    import numpy as np
+    flags = cv2.IMREAD_COLOR if flags is None else flags
     try:
         data = np.fromfile(filename, np.uint8)
     except (OSError, ValueError):
@@ -130,6 +132,7 @@ def imread(filename, flags=cv2.IMREAD_COLOR):
 
 def install() -> None:
     """Make ``imread`` the process's ``cv2.imread`` (after yolov5's own redefinition), once."""
+    import cv2
     import yolov5.utils.general  # noqa: F401  (redefines cv2.imread first)
     if cv2.imread is not imread:
         _DECODE['imread'] = cv2.imread

@@ -1,10 +1,16 @@
-"""Per-detection heatmaps: one faithful saliency map for every object a YOLOv5 model detects."""
+"""Per-detection heatmaps: one faithful saliency map for every object a YOLOv5 model detects.
 
-from .api import explain, load_model
-from .engine import DEFAULT_METHOD, METHODS, Detection, HeatmapEngine, ImageResult
-from .options import DEFAULTS, HeatmapOptions
-from .run import run
-from .targets import TARGETS, ClassTarget, ConfTarget, ScoreTarget
+The names below are imported on first use (``yolo_attn.lazy``): the CLI reads the flags from
+``flags`` without importing torch or pytorch-grad-cam.
+"""
 
-__all__ = ['explain', 'load_model', 'run', 'HeatmapEngine', 'HeatmapOptions', 'DEFAULTS', 'Detection', 'ImageResult',
-           'METHODS', 'DEFAULT_METHOD', 'TARGETS', 'ConfTarget', 'ClassTarget', 'ScoreTarget']
+from ..lazy import export
+
+__all__ = export(__name__, {
+    'api': ('explain', 'load_model'),
+    'run': ('run',),
+    'engine': ('HeatmapEngine', 'Detection', 'ImageResult'),
+    'options': ('HeatmapOptions', 'DEFAULTS'),
+    'methods': ('METHODS', 'DEFAULT_METHOD'),
+    'targets': ('TARGETS', 'ConfTarget', 'ClassTarget', 'ScoreTarget'),
+})

@@ -34,7 +34,6 @@ weighting, ReLU, resized to the input and min-max normalised). Rules:
 from __future__ import annotations
 
 import numpy as np
-from pytorch_grad_cam.utils.image import scale_cam_image
 
 RULES = ('tanh', 'mean', 'gmean')
 DEFAULT_RULE = 'tanh'
@@ -44,6 +43,7 @@ LAYERCAM_GAMMA = 2.0  # LayerCAM's gamma for the tanh scaling
 def combine_layers(maps: np.ndarray, rule: str, cam=None) -> np.ndarray:
     """``maps``: (n, L, H, W) per-layer maps of n detections -> (n, H, W) heatmaps in [0, 1].
     ``cam``: the pytorch-grad-cam object whose ``aggregate_multi_layers`` the ``mean`` rule uses."""
+    from pytorch_grad_cam.utils.image import scale_cam_image  # on first use: the library takes seconds
     if rule == 'tanh':  # each map is already min-max normalised (max 1 or all zero): M / max(M) = M
         return scale_cam_image(np.tanh(LAYERCAM_GAMMA * np.maximum(maps, 0)).mean(1).astype(np.float32))
     if rule == 'mean':

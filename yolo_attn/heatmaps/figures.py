@@ -7,49 +7,21 @@
   ``lw - 1``) but is placed by ``place_label``: **outside the box** — above it, else below, right,
   left — wherever it fits in the image, and inside the box's top edge (``Annotator``'s fallback)
   only when no outside place fits.
+* ``Style`` (the figure flags, their defaults and checks) lives in ``style``, which the CLI reads
+  without importing OpenCV.
 * Small images are enlarged **before** anything is drawn (``scale``), so boxes and labels keep
   their pixel size on a bigger picture instead of being blown up with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from ..errors import OptionError
+from .style import COLORMAP_NAMES, Style  # noqa: F401  (Style also importable from here)
 
-COLORMAPS = {k[len('COLORMAP_'):].lower(): getattr(cv2, k) for k in dir(cv2) if k.startswith('COLORMAP_')}
+COLORMAPS = {name: getattr(cv2, f'COLORMAP_{name.upper()}') for name in COLORMAP_NAMES}  # name -> OpenCV constant
 MISSED_COLOR = (0, 0, 255)  # BGR red
-
-
-@dataclass
-class Style:
-    """How a figure is drawn (the ``--alpha --colormap --hide-labels --hide-conf --line-thickness
-    --scale`` flags)."""
-    alpha: float = 0.5  # weight of the map over the image, 0 … 1
-    colormap: str = 'jet'
-    hide_labels: bool = False
-    hide_conf: bool = False
-    line_thickness: int | None = None  # None: yolov5's rule (0.3 % of the image's mean side, >= 2)
-    scale: float = 1.0  # output size / original size
-
-    def __post_init__(self):
-        if not 0 <= self.alpha <= 1:
-            raise OptionError('alpha', f'{self.alpha}: the map weight must be between 0 and 1')
-        if self.colormap not in COLORMAPS:
-            raise OptionError('colormap', f"{self.colormap!r}: choose from {', '.join(sorted(COLORMAPS))}")
-        if not self.scale > 0:
-            raise OptionError('scale', f'{self.scale}: must be a positive factor')
-        if self.line_thickness is not None and self.line_thickness < 1:
-            raise OptionError('line_thickness', f'{self.line_thickness}: must be at least 1 pixel')
-
-    def label(self, name: str, score: float, prefix: str = '') -> str:
-        """The label text, or '' with ``hide_labels``."""
-        if self.hide_labels:
-            return ''
-        return f'{prefix}{name}' if self.hide_conf else f'{prefix}{name} {score:.2f}'
 
 
 def enlarge(image: np.ndarray, factor: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:

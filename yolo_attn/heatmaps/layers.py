@@ -31,8 +31,6 @@ import difflib
 import weakref
 from dataclasses import dataclass, field
 
-import torch
-
 from ..errors import OptionError
 
 ROLES = ('backbone', 'neck', 'detect', 'attention', 'level')
@@ -88,6 +86,7 @@ def _reads(model) -> list:
 
 def _strides(model, reads) -> list:
     """Output stride of every layer, from hooks on one eval forward of a zero image."""
+    import torch  # here: the CLI reads ROLES and LAYERS_HELP from this module without torch
     size = 2 * max(int(model.stride.max()), 128)
     shapes = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: shapes.__setitem__(

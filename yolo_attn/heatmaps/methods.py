@@ -16,25 +16,32 @@ pytorch-grad-cam marks the methods that never read a gradient with ``uses_gradie
 Muhammad & Yeasin, IJCNN 2020). A detection enters a map only through the gradient of its score,
 so such a method gives **every detection of an image the same map** (every detection of one head
 level, when the layers depend on the level): it shows what the layers respond to, not what one
-detection used. EigenGradCAM projects gradient x activation and is per-detection. The rule is read
-from the library, not listed here, so a method added to ``METHODS`` is classified without an edit.
+detection used. EigenGradCAM projects gradient x activation and is per-detection. The rule is the
+library's; it is recorded here (``GRADIENT_FREE``) so that the CLI's help says it without importing
+the library, and checked against the library whenever a method is built (``CamMethod``): a method
+whose record disagrees is an error, never a wrongly labelled map.
+
+Importing pytorch-grad-cam takes seconds (torch, scikit-learn, scipy), so it is imported on first
+use: ``METHODS`` (``{name: class}``) is made when it is first read (PEP 562); the names, the
+default and the help need no import.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWise, GradCAMPlusPlus, HiResCAM,
-                              LayerCAM, XGradCAM)
-from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..errors import OptionError
 
-METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'xgradcam': XGradCAM, 'hirescam': HiResCAM,
-           'elementwise': GradCAMElementWise, 'layercam': LayerCAM, 'eigencam': EigenCAM,
-           'eigengradcam': EigenGradCAM}
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
+
+CAM_CLASSES = {'gradcam': 'GradCAM', 'gradcam++': 'GradCAMPlusPlus', 'xgradcam': 'XGradCAM', 'hirescam': 'HiResCAM',
+               'elementwise': 'GradCAMElementWise', 'layercam': 'LayerCAM', 'eigencam': 'EigenCAM',
+               'eigengradcam': 'EigenGradCAM'}  # our name -> pytorch-grad-cam's class
+GRADIENT_FREE = ('eigencam',)  # the classes built with uses_gradients=False (module docstring)
 DEFAULT_METHOD = 'elementwise'  # instance-specific: plain Grad-CAM spreads onto every object of the class
 NOT_PER_DETECTION = 'not per-detection: the same map for every detection of an image'
 
@@ -42,9 +49,22 @@ NOT_PER_DETECTION = 'not per-detection: the same map for every detection of an i
 def check_method(method: str) -> str:
     """``method`` if pytorch-grad-cam has it here; an ``OptionError`` (a ``ValueError``) naming the
     choices otherwise."""
-    if method not in METHODS:
-        raise OptionError('method', f"{method!r}; choose from {', '.join(METHODS)}", 'unknown ')
+    if method not in CAM_CLASSES:
+        raise OptionError('method', f"{method!r}; choose from {', '.join(CAM_CLASSES)}", 'unknown ')
     return method
+
+
+def cam_class(method: str) -> type:
+    """pytorch-grad-cam's class of ``method`` (the library is imported here, on first use)."""
+    import pytorch_grad_cam
+    return getattr(pytorch_grad_cam, CAM_CLASSES[check_method(method)])
+
+
+def __getattr__(name):  # PEP 562: METHODS, {name: pytorch-grad-cam class}, made when first read
+    if name != 'METHODS':
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    globals()['METHODS'] = {m: cam_class(m) for m in CAM_CLASSES}
+    return globals()['METHODS']
 
 
 @lru_cache(maxsize=None)
@@ -66,10 +86,14 @@ class CamMethod:
     docstring): ``per_layer`` is ``compute_cam_per_layer``, ``aggregate_multi_layers`` the library's."""
 
     def __init__(self, method: str):
+        import torch
         stand_in = torch.nn.Conv2d(1, 1, 1)  # BaseCAM reads a device from it; its hooks are never fired
         self.name = check_method(method)
-        self.cam = METHODS[method](stand_in, [stand_in])
+        self.cam = cam_class(method)(stand_in, [stand_in])
         self.uses_gradients = bool(self.cam.uses_gradients)
+        if self.uses_gradients != per_detection(method):
+            raise RuntimeError(f"pytorch-grad-cam's {CAM_CLASSES[method]} has uses_gradients={self.uses_gradients}, "
+                               f'unlike GRADIENT_FREE in {__name__}: update the record')
 
     def layer_cams(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> list[np.ndarray]:
         """Per target layer, the (n, h, w) maps of ``n`` targets at the layer's own resolution:
@@ -90,6 +114,7 @@ class CamMethod:
     def scale(layer_cams, size) -> np.ndarray:
         """``layer_cams`` (per layer (n, h, w)) as ``compute_cam_per_layer`` returns them: each
         min-max normalised and resized to ``size`` (H, W) by ``scale_cam_image``, (n, L, H, W)."""
+        from pytorch_grad_cam.utils.image import scale_cam_image
         return np.concatenate([scale_cam_image(c, (int(size[1]), int(size[0])))[:, None] for c in layer_cams], axis=1)
 
     def per_layer(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> np.ndarray:
@@ -103,10 +128,10 @@ class CamMethod:
         return self.cam.aggregate_multi_layers(cam_per_layer)
 
 
-@lru_cache(maxsize=None)
 def per_detection(method: str) -> bool:
-    """True when ``method``'s map depends on the detection (the method uses gradients)."""
-    return CamMethod(method).uses_gradients
+    """True when ``method``'s map depends on the detection (the method uses gradients; checked
+    against the library by ``CamMethod``)."""
+    return check_method(method) not in GRADIENT_FREE
 
 
 def describe(method: str) -> str:
@@ -116,4 +141,4 @@ def describe(method: str) -> str:
 
 def methods_help() -> str:
     """The ``--method`` help line: every method, and which ones are not per-detection."""
-    return f"pytorch-grad-cam weighting: {', '.join(describe(m) for m in METHODS)}"
+    return f"pytorch-grad-cam weighting: {', '.join(describe(m) for m in CAM_CLASSES)}"

@@ -4,11 +4,16 @@ Each target is a tiny callable over one image's raw predictions ``pred`` (N, 5 +
 yolov5's ``Detect`` returns them in eval mode (sigmoid applied, boxes decoded), selecting one
 row — the raw prediction a kept detection came from. They are also valid pytorch-grad-cam targets
 (``target(model_output)``), which is how the tests compare our fast path with the library.
+Nothing here imports torch (the CLI reads ``TARGETS``): ``PredictionsOnly``, a ``torch.nn.Module``,
+is made when first read (PEP 562).
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 
 class DetectionTarget:
@@ -50,19 +55,28 @@ class ScoreTarget(DetectionTarget):
         return pred[self.index, 4] * pred[self.index, 5 + self.cls]
 
 
-class PredictionsOnly(torch.nn.Module):
-    """A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: images -> raw
-    predictions (B, N, 5 + nc), the tensor these targets select from."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)[0]
-
-
 TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
+
+
+def __getattr__(name):  # PEP 562: PredictionsOnly subclasses torch.nn.Module, so it is made on first use
+    if name != 'PredictionsOnly':
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    import torch
+
+    class PredictionsOnly(torch.nn.Module):
+        """A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: images -> raw
+        predictions (B, N, 5 + nc), the tensor these targets select from."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x)[0]
+
+    PredictionsOnly.__qualname__ = PredictionsOnly.__name__
+    globals()['PredictionsOnly'] = PredictionsOnly
+    return PredictionsOnly
 
 
 def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.Tensor:
