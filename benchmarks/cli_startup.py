@@ -1,5 +1,8 @@
 #!/usr/bin/env python
-"""How long ``yolo-attn --help`` and an argument error take, now and at an earlier commit.
+"""How long ``yolo-attn --help`` and argument errors take, now and at an earlier commit.
+
+Cases: the top-level help; ``build``'s help and a bad value; each heatmap command's help, an
+unknown flag and a missing required argument (their flags once imported torch and pytorch-grad-cam).
 
 Each case is a fresh ``python -m yolo_attn ...`` process (what the console script runs), wall
 time from start to exit, median of ``--repeats`` runs. ``--ref REV`` also times the package as it
@@ -20,17 +23,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {'--help': ['--help'], 'argument error': ['build', '--imgsz', 'x'], 'build --help': ['build', '--help']}
+CASES = [['--help'], ['build', '--imgsz', 'x'], ['build', '--help'],
+         ['heatmap', '--no-such-flag'], ['heatmap', '--weights', 'w.pt'], ['heatmap', '--help'],
+         ['heatmap-eval', '--no-such-flag'], ['heatmap-compare', '--help']]
 
 
-def wall(argv, pythonpath, repeats):
+def wall(argv, pythonpath, repeats) -> str:
+    """The median wall time and the exit code(s) (0 for help, 2 for an argument error)."""
     env = {**os.environ, 'PYTHONPATH': str(pythonpath), 'PYTHONWARNINGS': 'ignore'}
-    times = []
+    times, codes = [], set()
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, '-m', 'yolo_attn', *argv], env=env, cwd=pythonpath, capture_output=True)
+        out = subprocess.run([sys.executable, '-m', 'yolo_attn', *argv], env=env, cwd=pythonpath, capture_output=True)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        codes.add(out.returncode)
+    return f"{statistics.median(times):.2f} s (exit {','.join(map(str, sorted(codes)))})"
 
 
 def main():
@@ -48,9 +55,10 @@ def main():
             trees = {opt.ref: Path(tmp) / 'ref', **trees}
         load = os.getloadavg()[0]
         print(f'load average {load:.1f} on {os.cpu_count()} CPUs (other jobs running inflate every figure)')
-        for case, argv in CASES.items():
-            figures = ', '.join(f'{label} {wall(argv, tree, opt.repeats):.2f} s' for label, tree in trees.items())
-            print(f'yolo-attn {" ".join(argv):<22} {figures}')
+        for argv in CASES:
+            figures = ', '.join(f'{label} {wall(argv, tree, opt.repeats)}' for label, tree in trees.items())
+            print(f'yolo-attn {" ".join(argv):<30} {figures}')
+        print(f'load average {os.getloadavg()[0]:.1f} at the end')
 
 
 if __name__ == '__main__':
