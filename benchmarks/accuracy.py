@@ -203,11 +203,12 @@ def mean_std(values):
 def label_kernels(rows) -> list[dict]:
     """Rows whose CPU kernels differ from most runs' get them in their model name ("yolov5n
     [AVX2]"): a stock run on other kernels is then a model of its own, paired with stock by seed
-    like the blocks — the control for rounding alone. Rows logged without ``kernels`` count as
-    the common kernels."""
-    kinds = [r['kernels'] for r in rows if r.get('kernels')]
+    like the blocks — the control for rounding alone. Rows logged without ``kernels`` are one
+    more kind (never labelled)."""
+    kinds = [r.get('kernels') for r in rows]
     common = max(set(kinds), key=kinds.count) if kinds else None
-    return [dict(r, cfg=f"{r['cfg']} [{r['kernels']}]") if r.get('kernels', common) != common else r for r in rows]
+    return [dict(r, cfg=f"{r['cfg']} [{r['kernels']}]") if r.get('kernels') not in (None, common) else r
+            for r in rows]
 
 
 def largest_gamma(rows) -> str:
