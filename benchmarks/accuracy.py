@@ -230,7 +230,7 @@ def report(rows) -> str:
             out.append('|---|---|---:|---:|---:|---:|---:|')
             stock = {r['seed']: r['map'] for r in sel if r['cfg'] == 'yolov5n'}
             for cfg in dict.fromkeys(r['cfg'] for r in sel):
-                rs = [r for r in sel if r['cfg'] == cfg]
+                rs = sorted((r for r in sel if r['cfg'] == cfg), key=lambda r: r['seed'])
                 deltas = [r['map'] - stock[r['seed']] for r in rs if r['seed'] in stock] if cfg != 'yolov5n' else []
                 out.append(f"| {cfg} | {','.join(str(r['seed']) for r in rs)} | {mean_std([r['epoch0_map'] for r in rs])} "
                            f"| {mean_std([r['map50'] for r in rs])} | {mean_std([r['map'] for r in rs])} "
