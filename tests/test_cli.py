@@ -180,6 +180,7 @@ def test_a_lazy_package_name_stays_the_object_when_its_submodule_loads(tmp_path,
     (pkg / '__init__.py').write_text('from yolo_attn.lazy import export\n'
                                      "__all__ = export(__name__, {'run': ('run',)})\n")
     (pkg / 'run.py').write_text('def run():\n    return 42\n')
+    (pkg / 'helpers.py').write_text('VALUE = 7\n')
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         import lazypkg
@@ -187,10 +188,12 @@ def test_a_lazy_package_name_stays_the_object_when_its_submodule_loads(tmp_path,
         import lazypkg.run  # noqa: F401
         from lazypkg import run
         assert run() == 42 and lazypkg.run is run and lazypkg.__all__ == ['run']
+        # a submodule read as an attribute, as when the package's __init__ imported it eagerly
+        assert 'lazypkg.helpers' not in sys.modules and lazypkg.helpers.VALUE == 7
         with pytest.raises(AttributeError):
             lazypkg.nothing
     finally:
-        for name in ('lazypkg', 'lazypkg.run'):
+        for name in ('lazypkg', 'lazypkg.run', 'lazypkg.helpers'):
             sys.modules.pop(name, None)
 
 

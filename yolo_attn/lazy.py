@@ -13,6 +13,7 @@ would otherwise replace the name with the module.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -22,7 +23,9 @@ class LazyPackage(types.ModuleType):
 
     def __getattr__(self, name):  # only called when the name is not bound yet
         where = self.__dict__.get('_exports', {}).get(name)
-        if where is None:
+        if where is None:  # a submodule read as an attribute, as an eager __init__ would have bound it
+            if not name.startswith('_') and importlib.util.find_spec(f'{self.__name__}.{name}') is not None:
+                return importlib.import_module(f'{self.__name__}.{name}')
             raise AttributeError(f'module {self.__name__!r} has no attribute {name!r}')
         value = getattr(importlib.import_module(f'{self.__name__}.{where}'), name)
         self.__dict__[name] = value

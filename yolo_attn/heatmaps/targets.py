@@ -4,8 +4,8 @@ Each target is a tiny callable over one image's raw predictions ``pred`` (N, 5 +
 yolov5's ``Detect`` returns them in eval mode (sigmoid applied, boxes decoded), selecting one
 row — the raw prediction a kept detection came from. They are also valid pytorch-grad-cam targets
 (``target(model_output)``), which is how the tests compare our fast path with the library.
-Nothing here imports torch (the CLI reads ``TARGETS``): ``PredictionsOnly``, a ``torch.nn.Module``,
-is made when first read (PEP 562).
+Nothing here imports torch (the CLI reads ``TARGETS``); ``PredictionsOnly``, the model wrapper those
+library calls need, is in ``predictions.py`` (also reachable here, PEP 562).
 """
 
 from __future__ import annotations
@@ -58,27 +58,6 @@ class ScoreTarget(DetectionTarget):
 TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
 
 
-def __getattr__(name):  # PEP 562: PredictionsOnly subclasses torch.nn.Module, so it is made on first use
-    if name != 'PredictionsOnly':
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    import torch
-
-    class PredictionsOnly(torch.nn.Module):
-        """A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: images -> raw
-        predictions (B, N, 5 + nc), the tensor these targets select from."""
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            return self.model(x)[0]
-
-    PredictionsOnly.__qualname__ = PredictionsOnly.__name__
-    globals()['PredictionsOnly'] = PredictionsOnly
-    return PredictionsOnly
-
-
 def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.Tensor:
     """One raw prediction as a (1, 5 + nc) ``pred`` whose objectness and class columns equal
     ``Detect``'s (yolov5 7.0 computes them as the sigmoid of its head's raw output, ``raw[level]``
@@ -88,3 +67,10 @@ def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.T
     predictions, but its graph reaches back through that head only: differentiating a score read
     from the concatenation also runs the other heads' backward, on zeros."""
     return raw[level][b, anchor, cell[0], cell[1]].sigmoid()[None]
+
+
+def __getattr__(name):  # PEP 562: the torch module lives in predictions.py (this module is read by the CLI)
+    if name != 'PredictionsOnly':
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    from .predictions import PredictionsOnly
+    return PredictionsOnly
