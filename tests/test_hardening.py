@@ -338,14 +338,17 @@ def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, 
     many.mkdir()
     for i in range(60):
         (many / f'im{i:02d}.jpg').write_bytes((src / 'im0.jpg').read_bytes())
-    p = heatmap_cli(['--source', many, '--project', tmp_path / 'int'], tmp_path)
+    inherited = signal.getsignal(signal.SIGINT)  # a child inherits an ignored SIGINT (not a handler)
+    p = heatmap_cli(['--source', many, '--project', tmp_path / 'int'], tmp_path,
+                    lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a shell starts a command
     json_path, t = tmp_path / 'int' / 'exp' / 'heatmaps.json', time.time()
     while not json_path.exists() and p.poll() is None and time.time() - t < 240:
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     manifest = json.loads(json_path.read_text())
-    assert p.returncode == 130 and 'Traceback' not in err and manifest.get('interrupted') is True
+    assert p.returncode == 130 and 'Traceback' not in err and manifest.get('interrupted') is True, \
+        (p.returncode, len(manifest['images']), inherited, err[-1500:])
     assert manifest['complete'] is False and 1 <= len(manifest['images']) < 60
 
 
