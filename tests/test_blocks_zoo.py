@@ -14,7 +14,7 @@ from yolo_attn.blocks.eca import eca_kernel_size
 from yolo_attn.integration.checkpoints import secure_load
 from yolo_attn.cli import main as cli_main
 from yolo_attn.config.files import load_cfg, resolve_cfg
-from yolo_attn.registry import BLOCKS
+from yolo_attn.blocks.registry import BLOCKS
 from yolo_attn.config.summary import quiet_yolov5
 from yolo_attn.config.surgery import insert_blocks
 from yolov5.models.yolo import Model

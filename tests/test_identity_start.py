@@ -1,4 +1,4 @@
-"""Identity start (``yolo_attn.identity_start``, ``integration.attn_start``): blocks new to a trained
+"""Identity start (``yolo_attn.blocks.start``, ``integration.attn_start``): blocks new to a trained
 model start as the identity; the paper formula stays bit-exact without the residual scale; export,
 secure loading and old checkpoints keep working; ``yolo-attn train`` logs the epoch-0 validation."""
 
@@ -12,10 +12,10 @@ from yolo_attn.blocks import CBAM, ECA, SE, CoordAtt, SimAM
 from yolo_attn.config.files import load_cfg
 from yolo_attn.config.surgery import insert_blocks
 from yolo_attn.config.transfer import intersect_by_correspondence
-from yolo_attn.identity_start import GAMMA, apply_identity_start, has_identity_start, start_as_identity
+from yolo_attn.blocks.start import GAMMA, apply_identity_start, has_identity_start, start_as_identity
 from yolo_attn.integration import attn_start
 from yolo_attn.integration.checkpoints import load_checkpoint
-from yolo_attn.registry import BLOCKS, register_block
+from yolo_attn.blocks.registry import BLOCKS, register_block
 from yolov5.models.yolo import Model
 
 BLOCK_CLASSES = [SE, CBAM, ECA, CoordAtt, SimAM]

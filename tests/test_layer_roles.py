@@ -11,7 +11,7 @@ import yolov5.models.yolo as yolo
 from yolo_attn import register_block
 from yolo_attn.config.files import load_cfg, shipped_configs
 from yolo_attn.heatmaps.layers import LayerSpecError, level_layers, resolve, roles, structure
-from yolo_attn.registry import BLOCKS
+from yolo_attn.blocks.registry import BLOCKS
 from yolov5.models.common import Conv
 
 UPSTREAM = Path(yolo.__file__).parents[1] / 'models'

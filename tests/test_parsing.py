@@ -13,7 +13,7 @@ import yolo_attn
 from yolo_attn import ModelConfigError, register_block
 from yolo_attn.config.files import load_cfg
 from yolo_attn.integration.install import install
-from yolo_attn.registry import BLOCKS
+from yolo_attn.blocks.registry import BLOCKS
 from yolov5.models.yolo import Model
 
 

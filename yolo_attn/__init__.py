@@ -25,10 +25,10 @@ from .integration.activate import activate, activate_on_yolov5_import
 
 __version__ = '0.1.0'  # the one place: setup.cfg reads it (version = attr: yolo_attn.__version__)
 
-_PUBLIC = {'register_block': 'registry', 'BLOCKS': 'registry', 'allow_in_checkpoints': 'registry',
+_PUBLIC = {'register_block': 'blocks.registry', 'BLOCKS': 'blocks.registry', 'allow_in_checkpoints': 'blocks.registry',
            'SE': 'blocks', 'CBAM': 'blocks', 'ECA': 'blocks', 'CoordAtt': 'blocks', 'SimAM': 'blocks',
            'model': 'config.summary', 'resolve_cfg': 'config.files', 'resolve_weights': 'config.files',
-           'import_user_modules': 'plugins', 'ModelConfigError': 'errors', 'UserError': 'errors'}
+           'import_user_modules': 'blocks.plugins', 'ModelConfigError': 'errors', 'UserError': 'errors'}
 _RENAMED = {'model': 'build_model'}
 
 __all__ = sorted(_PUBLIC) + ['activate', '__version__']

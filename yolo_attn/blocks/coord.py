@@ -4,7 +4,7 @@ Design", CVPR 2021)."""
 import torch
 import torch.nn as nn
 
-from ..registry import register_block
+from .registry import register_block
 from ..errors import is_int
 from ._width import MIN_HIDDEN
 

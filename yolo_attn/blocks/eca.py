@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import is_int, is_number
-from ..registry import register_block
+from .registry import register_block
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:

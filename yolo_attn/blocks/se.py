@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-from ..registry import register_block
+from .registry import register_block
 from ._width import hidden_width
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import is_number
-from ..registry import register_block
+from .registry import register_block
 
 
 @register_block(paper='Yang et al., SimAM: A Simple, Parameter-Free Attention Module, ICML 2021')

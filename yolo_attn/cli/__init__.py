@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     try:
         imports, argv = split_global_options(argv)
         command = argv[0] if argv else None
-        from ..plugins import import_user_modules
+        from ..blocks.plugins import import_user_modules
         if command in scripts.COMMANDS:  # yolov5's own parser reads the rest, unchanged
             import_user_modules(imports)
             return scripts.run(command, argv[1:])

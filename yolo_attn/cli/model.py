@@ -15,8 +15,8 @@ def signature(cls) -> str:
 
 
 def run_blocks(args) -> int:
-    from .. import BLOCKS
-    rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(BLOCKS.items())]
+    from ..blocks.registry import registered
+    rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(registered().items())]
     width = max(len(sig) for _, sig, _ in rows)
     for name, sig, paper in rows:
         print(f'{name:<10} {sig:<{width}}  {paper}')

@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int, is_number
 from ..guards.model_limits import check_header, check_layer_size, check_repeats
-from ..registry import BLOCKS, yolov5_modules
+from ..blocks.registry import registered, yolov5_modules
 
 
 def _nn_module(name: str):
@@ -40,14 +40,14 @@ def resolve_module(name, namespace: dict, where: str) -> type:
     """Registered block, YOLOv5 module or ``nn.<Module>`` for a YAML module name; else a clear error."""
     if not isinstance(name, str):
         raise ModelConfigError(f'{where}: module must be a name, got {name!r}')
-    if name in BLOCKS:
-        return BLOCKS[name]
+    if name in registered():
+        return registered()[name]
     known = yolov5_modules(namespace)
     if name in known:
         return known[name]
     if name.startswith('nn.') and _nn_module(name[3:]):
         return _nn_module(name[3:])
-    choices = list(BLOCKS) + list(known) + [f'nn.{k}' for k in dir(nn) if _nn_module(k)]
+    choices = list(registered()) + list(known) + [f'nn.{k}' for k in dir(nn) if _nn_module(k)]
     close = difflib.get_close_matches(name, choices, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else '; `yolo-attn blocks` lists the attention blocks'
     raise ModelConfigError(f'{where}: unknown module {name!r}{hint}')
@@ -188,7 +188,7 @@ def make_parse_model(namespace: dict, prepare=None):
                 n = n_ = max(round(n * gd), 1) if n > 1 else n
                 args, c2, n = _layer_args(m, args, f, n, ch, gw, no, where)
                 module = _construct(m, args, n, where)
-                if m in BLOCKS.values():
+                if m in registered().values():
                     _check_block(m, module if n == 1 else module[0], ch[f], where)
                 t = str(m)[8:-2].replace('__main__.', '')
                 module.i, module.f, module.type, module.np = i, f, t, sum(x.numel() for x in module.parameters())
@@ -206,7 +206,7 @@ def make_parse_model(namespace: dict, prepare=None):
         """Constructor args, output channels and remaining repeats (YOLOv5's channel rules + blocks)."""
         if isinstance(f, list) and m not in heads and m is not g['Concat']:
             raise ModelConfigError(f"{where}: takes one input, 'from' must be a single index, got {f!r}")
-        if m in BLOCKS.values():
+        if m in registered().values():
             return [ch[f], *args], ch[f], n
         if m in out_first:
             if not args or not is_number(args[0]):
@@ -242,7 +242,7 @@ def make_parse_model(namespace: dict, prepare=None):
 
 def _construct(m, args, n, where):
     """``m(*args)``, repeated ``n`` times in a Sequential; errors become one line naming the layer."""
-    if m in BLOCKS.values():
+    if m in registered().values():
         try:
             inspect.signature(m).bind(*args)
         except TypeError:

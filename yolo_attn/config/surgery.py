@@ -30,7 +30,7 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelConfigError, UserError, is_int
-from ..registry import BLOCKS, yolov5_modules
+from ..blocks.registry import registered, yolov5_modules
 from .files import load_cfg, model_rows as _rows, resolve_cfg
 from .parser import check_from
 from .summary import quiet_yolov5
@@ -48,13 +48,13 @@ def _at(where: str) -> str:
 def check_block_name(block, where: str = '') -> None:
     """A registered block name, else one line with close matches (or why a YOLOv5 layer is refused)."""
     prefix = _at(where)
-    if isinstance(block, str) and block in BLOCKS:
+    if isinstance(block, str) and block in registered():
         return
     if isinstance(block, str) and block in yolov5_modules():
         raise ModelConfigError(f'{prefix}{block} is a YOLOv5 layer, not an attention block; only registered '
-                               f"blocks (shape-preserving) can be inserted: {', '.join(sorted(BLOCKS))}")
-    close = difflib.get_close_matches(str(block), list(BLOCKS), n=3)
-    hint = f"did you mean {', '.join(close)}?" if close else f"registered: {', '.join(sorted(BLOCKS))}"
+                               f"blocks (shape-preserving) can be inserted: {', '.join(sorted(registered()))}")
+    close = difflib.get_close_matches(str(block), list(registered()), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"registered: {', '.join(sorted(registered()))}"
     raise ModelConfigError(f'{prefix}unknown block {block!r}; {hint} (`yolo-attn blocks` lists them)')
 
 

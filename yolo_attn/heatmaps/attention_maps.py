@@ -53,8 +53,8 @@ class GateMap:
 
 def attention_layers(model) -> list[int]:
     """Indices of the model's layers that are registered attention blocks."""
-    from ..registry import BLOCKS
-    kinds = tuple(BLOCKS.values())
+    from ..blocks.registry import registered
+    kinds = tuple(registered().values())
     return [i for i, m in enumerate(model.model) if kinds and isinstance(m, kinds)]
 
 

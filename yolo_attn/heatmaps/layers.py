@@ -120,8 +120,8 @@ def structure(model) -> Structure:
     """The model's ``Structure`` (cached per model object)."""
     if model in _CACHE:
         return _CACHE[model]
-    from ..registry import BLOCKS
-    blocks = tuple(BLOCKS.values())
+    from ..blocks.registry import registered
+    blocks = tuple(registered().values())
     reads = _reads(model)
     s = Structure(reads, _strides(model, reads), _backbone_end(model), len(model.model) - 1,
                   [i for i, m in enumerate(model.model) if isinstance(m, blocks)],

@@ -41,7 +41,7 @@ def activate() -> None:
         compat.patch_amp()  # after checkpoints: it wraps the torch train.py sees
         datasets.install()
         distributed.install()  # under torchrun: yolov5 DDP on the CPU too
-        from ..plugins import load_entry_points
+        from ..blocks.plugins import load_entry_points
         load_entry_points()
     except BaseException:
         _STATE['active'] = False

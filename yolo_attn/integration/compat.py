@@ -297,7 +297,7 @@ def checkpoint_allowlist() -> list:
     """Every global a yolov5 (or yolo-attn) checkpoint may reference, for ``add_safe_globals``."""
     import torch.nn as nn
 
-    from ..registry import module_classes  # blocks add themselves when registered (register_block)
+    from ..blocks.registry import module_classes  # blocks add themselves when registered (register_block)
     allowed = [v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)]
     for name in YOLOV5_MODEL_MODULES:
         module = importlib.import_module(f'yolov5.models.{name}')

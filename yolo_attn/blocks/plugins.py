@@ -27,7 +27,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 ENV = 'YOLO_ATTN_IMPORTS'
 ENTRY_POINT_GROUP = 'yolo_attn.blocks'
