@@ -83,7 +83,25 @@ def train_one(data, cfg, seed, opt, work, handler):
     return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': seed, 'attn_start': opt.attn_start,
             'epochs': opt.epochs, 'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
             'epoch0_map50': e0[0], 'epoch0_map': e0[1], 'map50': m50, 'map': m, 'wall_s': round(time.time() - t, 1),
-            **numerics(), **gamma_sizes(work / 'runs' / name / 'weights' / 'last.pt')}
+            **numerics(), **gamma_sizes(work / 'runs' / name / 'weights' / 'last.pt'),
+            **block_changes(work / 'runs' / name)}
+
+
+def block_changes(run: Path) -> dict:
+    """Each block's strength after the last epoch (``attention.csv``: mean |y - x| / mean |x| on 4
+    training images, EMA model) and whether the saved last.pt still holds a blend."""
+    path = run / 'attention.csv'
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    last = max(int(r['epoch']) for r in rows)
+    changes = {r['layer']: float(r['change']) for r in rows if int(r['epoch']) == last}
+    from yolo_attn.integration.attn_start import checkpoint_starts
+    from yolo_attn.integration.checkpoints import load_checkpoint
+    starts = checkpoint_starts(load_checkpoint(run / 'weights' / 'last.pt'))
+    return {'change': changes, 'change_mean': sum(changes.values()) / len(changes),
+            'blends_left': sum(kind == 'blend' for kind, _ in starts.values())}
 
 
 def gamma_sizes(weights: Path) -> dict:
@@ -226,7 +244,8 @@ def report(rows) -> str:
             out.append('| model | seeds | epoch 0 mAP50-95 | mAP50 | mAP50-95 | Δ mAP50-95 vs stock (paired by seed) '
                        '| max \\|γ\\| |')
             out.append('|---|---|---:|---:|---:|---:|---:|')
-            stock = {r['seed']: r['map'] for r in sel if r['cfg'] == 'yolov5n'}
+            stock = {r['seed']: r['map'] for r in rows if r['cfg'] == 'yolov5n' and r['difficulty'] == diff
+                     and r['epochs'] == r0['epochs']}  # stock has no block: any start is the same model
             for cfg in dict.fromkeys(r['cfg'] for r in sel):
                 rs = sorted((r for r in sel if r['cfg'] == cfg), key=lambda r: r['seed'])
                 deltas = [r['map'] - stock[r['seed']] for r in rs if r['seed'] in stock] if cfg != 'yolov5n' else []
@@ -246,7 +265,7 @@ def main():
     ap.add_argument('--val', type=int, default=32, help='validation images per dataset')
     ap.add_argument('--imgsz', type=int, default=320)
     ap.add_argument('--batch', type=int, default=8)
-    ap.add_argument('--attn-start', default='identity', choices=['identity', 'paper'])
+    ap.add_argument('--attn-starts', nargs='+', default=['ramp'], choices=['ramp', 'paper', 'residual'])
     ap.add_argument('--epoch0-only', action='store_true',
                     help='no training: validate each transferred model as it starts, with both --attn-start modes')
     ap.add_argument('--log', default=None, help='append one JSON line per run here (default: in the work folder)')
@@ -264,16 +283,18 @@ def main():
     handler = Epoch0()
     logging.getLogger('yolov5').addHandler(handler)
     rows = []
-    jobs = [(d, s, c) for d in opt.difficulties for s in opt.seeds for c in opt.cfgs]
+    jobs = [(d, s, c, a) for d in opt.difficulties for s in opt.seeds for c in opt.cfgs
+            for a in (opt.attn_starts if c != 'yolov5n' else opt.attn_starts[:1])]
     datasets = {d: generate_shapes(work / d, n_train=opt.train, n_val=opt.val, imgsz=opt.imgsz, seed=0,
                                    progress=False, difficulty=d) for d in opt.difficulties}
     if opt.epoch0_only:
         jobs = [(d, mode, c) for d in opt.difficulties for c in opt.cfgs
-                for mode in (['identity', 'paper'] if c != 'yolov5n' else ['paper'])]
-    for d, seed, cfg in tqdm(jobs, desc='runs'):
+                for mode in (['ramp', 'paper'] if c != 'yolov5n' else ['paper'])]
+    for d, seed, cfg, *start in tqdm(jobs, desc='runs'):
         if opt.epoch0_only:
             row = epoch0_only(datasets[d], cfg, seed, opt, work)
         else:
+            opt.attn_start = start[0]
             row = train_one(datasets[d], cfg, seed, opt, work, handler)
         rows.append(row)
         with open(log, 'a') as f:

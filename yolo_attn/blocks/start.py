@@ -1,29 +1,16 @@
-"""Identity start for attention blocks inserted into a trained detector (ReZero / LayerScale).
+"""How a registered block starts inside a trained detector: a blend with its input, or a residual scale.
 
-A block ``f`` that gets a per-channel residual scale ``gamma`` (the parameter ``residual_gamma``,
-shape ``(C, 1, 1)``, initialised at zero) computes
+``register_block`` wraps every block's ``forward`` with :func:`residual_forward`; an instance may
+then hold one of two tensors, and computes ``y = x + s * (f(x) - x)`` with
 
-    y = x + gamma * (f(x) - x)
+* ``attn_blend`` — a scalar buffer the trainer ramps from 0 to 1 (``--attn-start ramp``); at 1 it
+  is removed (:func:`finish_blends`) and the block is its paper's formula, bit for bit;
+* ``residual_gamma`` — a learned per-channel parameter, zero at the start (``--attn-start
+  residual``; ReZero, Bachlechner et al. 2020; LayerScale, Touvron et al. 2021): a different
+  architecture from the paper's, which keeps whatever scale training gives it.
 
-so at gamma = 0 it is exactly the identity: a trained model with fresh blocks inserted gives the
-stock model's outputs, and training moves each channel away from the identity as far as it
-helps (Bachlechner et al., "ReZero is All You Need", 2020, scalar alpha = 0 on a residual
-branch; Touvron et al., "Going deeper with Image Transformers" (CaiT), 2021, per-channel
-LayerScale). At gamma = 1 the block is its paper formula again.
-
-A block *without* that parameter runs its own forward untouched: the paper formula, bit for bit.
-That is what from-scratch training uses (``--attn-start paper``) and what every checkpoint made
-before this mechanism holds, so old checkpoints load and behave as before.
-
-How it applies to every block, user blocks included: ``registry.register_block`` wraps the
-class's ``forward`` once with :func:`residual_forward`. The wrapper looks up ``residual_gamma``
-in the instance's own parameters; nothing else about the class changes (its type, its state-dict
-keys, its constructor), so YAML parsing, transfer by layer correspondence and the heatmaps'
-"registered block" roles see the same modules. What a user block must provide is only the
-registry contract: shape-preserving ``(B, C, H, W) -> (B, C, H, W)``; it must not define its own
-attribute named ``residual_gamma``. No new class is pickled (the parameter is an
-``nn.Parameter`` in the block's ``_parameters``), so the weights-only checkpoint loader needs no
-new allowlist entry. Tracing (TorchScript, ONNX) records the extra ``add``/``mul``.
+A block holding neither runs its own forward untouched. Nothing is added to the class, so
+module types, state-dict keys of the block and the checkpoint allowlist stay as they are.
 """
 
 from __future__ import annotations
@@ -34,24 +21,25 @@ import torch
 import torch.nn as nn
 
 GAMMA = 'residual_gamma'
+BLEND = 'attn_blend'
 
 
 def residual_forward(forward):
-    """``forward`` wrapped so that an instance holding ``residual_gamma`` blends with its input.
-
-    Idempotent. Only the forward of the instance's own class applies the scale, so a registered
-    subclass whose forward calls ``super().forward`` is scaled once, not twice.
-    """
+    """``forward`` wrapped so that an instance holding ``attn_blend`` or ``residual_gamma`` mixes
+    in its input. Idempotent; only the instance's own class forward mixes (a registered subclass
+    calling ``super().forward`` is mixed once)."""
     if getattr(forward, '_residual_scale', False):
         return forward
 
     @functools.wraps(forward)
     def forward_with_residual_scale(self, x, *args, **kwargs):
         y = forward(self, x, *args, **kwargs)
-        gamma = self._parameters.get(GAMMA)
-        if gamma is None or type(self).forward is not forward_with_residual_scale:
+        s = self._parameters.get(GAMMA)
+        if s is None:
+            s = self._buffers.get(BLEND)
+        if s is None or type(self).forward is not forward_with_residual_scale:
             return y
-        return x + gamma * (y - x)
+        return x + s * (y - x)
 
     forward_with_residual_scale._residual_scale = True
     return forward_with_residual_scale
@@ -63,18 +51,30 @@ def supports_identity_start(module: nn.Module) -> bool:
 
 
 def has_identity_start(module: nn.Module) -> bool:
+    """Whether ``module`` holds a residual scale (``--attn-start residual``)."""
     return module._parameters.get(GAMMA) is not None
+
+
+def blend_of(module: nn.Module) -> float | None:
+    """The blend in force in ``module`` (None: it has none)."""
+    b = module._buffers.get(BLEND)
+    return None if b is None else float(b)
+
+
+def _check_free(block: nn.Module) -> None:
+    if not supports_identity_start(block):
+        raise TypeError(f'{type(block).__name__} is not a registered attention block '
+                        f'(its forward does not read {GAMMA} or {BLEND})')
+    for attr in (GAMMA, BLEND):
+        if hasattr(block, attr):
+            raise ValueError(f'{type(block).__name__} already has an attribute {attr!r} '
+                             f'(a start of its own, or a name of its own: rename it)')
 
 
 def start_as_identity(block: nn.Module, channels: int, value: torch.Tensor | None = None,
                       device=None) -> nn.Parameter:
     """Give ``block`` a ``residual_gamma`` of ``channels`` zeros (or ``value``); returns it."""
-    if not supports_identity_start(block):
-        raise TypeError(f'{type(block).__name__} is not a registered attention block '
-                        f'(its forward does not read {GAMMA})')
-    if hasattr(block, GAMMA):
-        raise ValueError(f'{type(block).__name__} already has an attribute {GAMMA!r} '
-                         f'(an identity start, or a name of its own: rename it)')
+    _check_free(block)
     gamma = torch.zeros(channels, 1, 1, device=device)
     if value is not None:
         value = torch.as_tensor(value, dtype=torch.float32).to(gamma.device)
@@ -86,8 +86,15 @@ def start_as_identity(block: nn.Module, channels: int, value: torch.Tensor | Non
     return param
 
 
+def start_blended(block: nn.Module, value: float = 0.0, device=None) -> torch.Tensor:
+    """Give ``block`` an ``attn_blend`` buffer holding ``value`` (0: the identity); returns it."""
+    _check_free(block)
+    block.register_buffer(BLEND, torch.tensor(float(value), device=device))
+    return block._buffers[BLEND]
+
+
 def block_layers(model: nn.Module) -> dict[int, nn.Module]:
-    """``{layer index: block}`` for the layers of a yolov5 model whose forward honours ``gamma``."""
+    """``{layer index: block}`` for the layers of a YOLO model that are registered blocks."""
     layers = getattr(model, 'model', None)
     if layers is None:
         return {}
@@ -117,18 +124,48 @@ def input_channels(model: nn.Module, layers) -> dict[int, int]:
     return found
 
 
+def _started(block: nn.Module) -> bool:
+    return has_identity_start(block) or blend_of(block) is not None
+
+
 def apply_identity_start(model: nn.Module, layers=None, values: dict | None = None) -> list[int]:
-    """Give the block layers ``layers`` of a yolov5 model (default: all) an identity start.
+    """Give the block layers ``layers`` of a yolov5 model (default: all) a zero residual scale.
 
     ``values`` maps a layer index to a gamma to load instead of zeros (a trained model's scales
-    carried over). Blocks that already have a gamma are left alone. Returns the indices changed.
+    carried over). Blocks that already have a start are left alone. Returns the indices changed.
     """
     blocks = block_layers(model)
     values = values or {}
-    todo = sorted(i for i in (blocks if layers is None else layers)
-                  if i in blocks and not has_identity_start(blocks[i]))
+    todo = sorted(i for i in (blocks if layers is None else layers) if i in blocks and not _started(blocks[i]))
     channels = input_channels(model, todo)
     device = next(model.parameters()).device
     for i in todo:
         start_as_identity(blocks[i], channels[i], values.get(i), device=device)
     return todo
+
+
+def apply_blend_start(model: nn.Module, layers=None, values: dict | None = None) -> list[int]:
+    """Give the block layers ``layers`` (default: all) a blend of 0 (or ``values[i]``); returns them."""
+    blocks = block_layers(model)
+    values = values or {}
+    todo = sorted(i for i in (blocks if layers is None else layers) if i in blocks and not _started(blocks[i]))
+    device = next(model.parameters()).device
+    for i in todo:
+        start_blended(blocks[i], values.get(i, 0.0), device=device)
+    return todo
+
+
+def copy_blends(dst: nn.Module, src: nn.Module) -> None:
+    """``dst``'s blends set exactly to ``src``'s (same architecture), e.g. an EMA copy after its update."""
+    for a, b in zip(dst.modules(), src.modules()):
+        if a._buffers.get(BLEND) is not None and b._buffers.get(BLEND) is not None:
+            a._buffers[BLEND].copy_(b._buffers[BLEND])
+
+
+def finish_blends(model: nn.Module) -> list[nn.Module]:
+    """Remove every blend that reached 1: those blocks compute their paper formula again, exactly.
+    Returns the blocks changed."""
+    done = [m for m in model.modules() if m._buffers.get(BLEND) is not None and float(m._buffers[BLEND]) >= 1]
+    for m in done:
+        del m._buffers[BLEND]
+    return done

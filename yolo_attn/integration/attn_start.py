@@ -1,83 +1,98 @@
-"""``yolo-attn train --attn-start identity|paper``: how attention blocks new to a model start.
+"""``yolo-attn train --attn-start ramp|paper|residual``: how attention blocks new to a model start.
 
-Blocks inserted into a trained model start fresh. A fresh sigmoid gate scales features by about
-0.5 (CBAM twice), so every trained layer downstream sees inputs it never saw: measured on the
-shapes data, CBAM transferred from the stock checkpoint validates at mAP50 0.000 before training.
-``identity`` (the default whenever ``--weights`` transfers into blocks the checkpoint does not
-have) gives those blocks a zero residual scale (``yolo_attn.identity_start``), so the model
-starts exactly where the stock one is; ``paper`` leaves the papers' formulas, as from-scratch
-training does (the default without ``--weights``; ``--attn-start identity`` there starts every
-block as the identity).
+A fresh sigmoid gate scales features by about 0.5 (CBAM twice), so a pretrained model with fresh
+blocks collapses (CBAM from the stock shapes checkpoint: mAP50 0.000 before training).
 
-Whatever the mode, residual scales a checkpoint already holds are carried over: ``--resume``,
-fine-tuning a trained identity-start model, or transferring it into another YAML (through the
-layer correspondence) keep each block's learned gamma, since yolov5 rebuilds the model from its
-YAML and the key would otherwise be dropped by ``intersect_dicts``.
+* ``ramp`` (default when ``--weights`` transfers into new blocks): each new block is mixed with its
+  input, ``x + b * (block(x) - x)``, the blend ``b`` rising linearly from 0 to 1 over the first
+  ``--attn-ramp`` epochs (default: yolov5's warmup epochs, at most half the run), per iteration.
+  Epoch 0 equals the transferred model; once ``b`` = 1 the blend is dropped from the saved weights,
+  which then compute the papers' formulas. best.pt is chosen among epochs at full strength only.
+* ``paper``: the papers' formulas from the first step (the default from scratch).
+* ``residual``: a learned per-channel scale from 0 (ReZero/LayerScale), in an optimizer group of
+  its own without weight decay. A different architecture from the paper's.
 
-Hooks (``scripts.run_script`` enters ``patched_train``, the train preflight calls ``install``): train.py's ``argparse`` gets the
-flag (so ``yolo-attn train --help`` lists it), and train.py's ``smart_optimizer`` — the first
-call after the pretrained transfer and before the optimizer exists — adds the scales, then, after
-a transfer, validates once with yolov5's ``val.run`` and logs
-``epoch 0 (after transfer): mAP50 … mAP50-95 …``.
+Starts a checkpoint already holds are carried over (``--resume``, fine-tuning, transfer into another
+YAML through the layer correspondence). Hooks, for one train.py run (``patched_train``): its
+``argparse`` knows the flags; ``smart_optimizer`` prepares the blocks, validates once after a
+transfer (``epoch 0 (after transfer): ...``) and adds the residual group; ``create_dataloader``
+gives the batches per epoch; ``ModelEMA`` keeps the blend exact in the EMA copy; ``fitness``
+ignores epochs below full strength; ``strip_optimizer`` drops finished blends from last/best.pt.
+Per epoch the blend and each block's strength (``blocks.strength``) are logged and written to
+``attention.csv`` in the run folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import logging
 import os
 from pathlib import Path
 
-from ..identity_start import GAMMA, apply_identity_start, block_layers
+from ..blocks.start import (BLEND, GAMMA, apply_blend_start, apply_identity_start, blend_of, block_layers,
+                            copy_blends, finish_blends)
+from ..torchrun import rank
 
 LOGGER = logging.getLogger('yolov5')
-MODES = ('identity', 'paper')
-FLAG_HELP = ("how attention blocks new to the model start: 'identity' (residual scale 0, outputs equal the "
-             "transferred model's; default when --weights transfers into new blocks) or 'paper' (the papers' "
-             "formulas; default from scratch)")
+MODES = ('ramp', 'paper', 'residual')
+FLAG_HELP = ("how attention blocks new to the model start: 'ramp' (mixed in from 0 to their full paper formula "
+             "over --attn-ramp epochs; default when --weights transfers into new blocks), 'paper' (the papers' "
+             "formulas from the first step; default from scratch) or 'residual' (a learned per-channel residual "
+             "scale from 0, ReZero/LayerScale: a different architecture from the paper's)")
+RAMP_HELP = ("epochs over which --attn-start ramp mixes the new blocks in (default: hyp warmup_epochs, at most "
+             "half the epochs)")
+SAMPLE_IMAGES = 4  # training images the per-epoch strength is measured on
 
 
 class TrainArgumentParser(argparse.ArgumentParser):
-    """train.py's parser plus ``--attn-start``."""
+    """train.py's parser plus ``--attn-start`` and ``--attn-ramp``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.add_argument('--attn-start', choices=MODES, default=None, help=FLAG_HELP)
+        self.add_argument('--attn-ramp', type=float, default=None, metavar='EPOCHS', help=RAMP_HELP)
 
 
 def argparse_for_train():
-    """An ``argparse`` module for train.py's globals whose ``ArgumentParser`` knows ``--attn-start``."""
+    """An ``argparse`` module for train.py's globals whose ``ArgumentParser`` knows the flags."""
     from .compat import ModuleView
     return ModuleView(argparse, ArgumentParser=TrainArgumentParser)
 
 
-def checkpoint_gammas(ckpt) -> dict[int, object]:
-    """``{layer index: residual gamma}`` held by a checkpoint's ``model`` (the weights train.py loads)."""
+def checkpoint_starts(ckpt) -> dict[int, tuple[str, object]]:
+    """``{layer: ('gamma', tensor) | ('blend', float)}``: the starts a checkpoint's model holds."""
     if ckpt is None:
         return {}
     model = ckpt.get('model') or ckpt.get('ema')
     out = {}
     for key, value in model.state_dict().items():
         parts = key.split('.')
-        if len(parts) == 3 and parts[0] == 'model' and parts[1].isdigit() and parts[2] == GAMMA:
-            out[int(parts[1])] = value.detach().float().clone()
+        if len(parts) == 3 and parts[0] == 'model' and parts[1].isdigit() and parts[2] in (GAMMA, BLEND):
+            kind = 'gamma' if parts[2] == GAMMA else 'blend'
+            out[int(parts[1])] = (kind, value.detach().float().clone() if kind == 'gamma' else float(value))
     return out
 
 
+def checkpoint_gammas(ckpt) -> dict[int, object]:
+    """``{layer: residual gamma}`` held by a checkpoint's model."""
+    return {i: v for i, (kind, v) in checkpoint_starts(ckpt).items() if kind == 'gamma'}
+
+
 def plan(mode, ckpt=None, src_yaml=None, dst_yaml=None):
-    """``(mode, fresh, carried)``: the resolved mode, the target layer indices without a partner in
-    the checkpoint (``None``: every layer, from scratch) and the gammas carried over, by target layer."""
+    """``(mode, fresh, carried)``: the resolved mode, the target layers without a partner in the
+    checkpoint (``None``: every layer, from scratch) and the starts carried over, by target layer."""
     from ..config.transfer import layer_correspondence, layer_rows
     if ckpt is None:
         return mode or 'paper', None, {}
-    gammas = checkpoint_gammas(ckpt)
+    starts = checkpoint_starts(ckpt)
     if dst_yaml is None or src_yaml is None:  # same model as the checkpoint's (fine-tune, resume)
-        return mode or 'paper', [], gammas
+        return mode or 'paper', [], starts
     mapping = layer_correspondence(src_yaml, dst_yaml)
     fresh = sorted(set(range(len(layer_rows(dst_yaml)))) - set(mapping.values()))
-    carried = {mapping[i]: g for i, g in gammas.items() if i in mapping}
-    return mode or ('identity' if fresh else 'paper'), fresh, carried
+    carried = {mapping[i]: s for i, s in starts.items() if i in mapping}
+    return mode or ('ramp' if fresh else 'paper'), fresh, carried
 
 
 def frozen_layers(opt) -> set[int]:
@@ -86,19 +101,202 @@ def frozen_layers(opt) -> set[int]:
     return set(freeze if len(freeze) > 1 else range(freeze[0]))
 
 
+def prepare(model, mode, fresh, carried, frozen=()) -> list[int]:
+    """Carry the checkpoint's starts, then start the fresh blocks as ``mode`` says. Returns the
+    layers given a new start (blend 0 or residual scale 0)."""
+    blocks = block_layers(model)
+    apply_identity_start(model, [i for i, (k, _) in carried.items() if k == 'gamma'],
+                         values={i: v for i, (k, v) in carried.items() if k == 'gamma'})
+    apply_blend_start(model, [i for i, (k, _) in carried.items() if k == 'blend'],
+                      values={i: v for i, (k, v) in carried.items() if k == 'blend'})
+    start = {'ramp': apply_blend_start, 'residual': apply_identity_start}.get(mode)
+    started = start(model, fresh) if start else []
+    for i, m in blocks.items():
+        if m._parameters.get(GAMMA) is not None:
+            m._parameters[GAMMA].requires_grad = i not in frozen
+    names = ', '.join(f'{i} ({type(blocks[i]).__name__})' for i in started)
+    if started:
+        what = {'ramp': "blend 0, rising to the papers' formulas", 'residual': f'{GAMMA} = 0, learned'}[mode]
+        LOGGER.info(f'attention start: {mode} for layers {names} ({what}; the model starts as the transferred one)')
+    elif mode == 'paper' and [i for i in (fresh if fresh is not None else blocks) if i in blocks]:
+        LOGGER.info("attention start: paper (the new blocks' own formulas from their first step)")
+    if carried:
+        LOGGER.info(f'attention start: carried from the checkpoint for layers {sorted(carried)}')
+    return started
+
+
+def residual_group(optimizer, model) -> int:
+    """Move every trainable residual scale into a parameter group of its own without weight decay
+    (yolov5's ``smart_optimizer`` puts any parameter not named bias/weight into the decayed group)."""
+    scales = [m._parameters[GAMMA] for m in model.modules()
+              if m._parameters.get(GAMMA) is not None and m._parameters[GAMMA].requires_grad]
+    if not scales:
+        return 0
+    ids = {id(p) for p in scales}
+    for group in optimizer.param_groups:
+        group['params'] = [p for p in group['params'] if id(p) not in ids]
+    optimizer.add_param_group({'params': scales, 'weight_decay': 0.0})
+    return len(scales)
+
+
+class StartRun:
+    """One training run's attention start: the blend schedule and what is logged per epoch."""
+
+    def __init__(self, opt, mode, fresh, carried, start_epoch=0):
+        self.opt, self.mode, self.fresh, self.carried = opt, mode, fresh, carried  # train() sets the run's opt
+        self.start_epoch = start_epoch
+        self.model = self.ema = self.sample = None
+        self.steps = None  # iterations of the ramp (known once the train loader exists)
+        self.ni = 0  # iterations done
+        self.origin = None  # [(block, blend at the start)]
+
+    # the schedule ------------------------------------------------------------------------------
+    def has_blend(self) -> bool:
+        return self.model is not None and any(blend_of(m) is not None for m in self.model.modules())
+
+    def blend(self) -> float | None:
+        found = [blend_of(m) for m in self.model.modules()] if self.model is not None else []
+        found = [b for b in found if b is not None]
+        return min(found) if found else None
+
+    def batches(self, nb: int) -> None:
+        """The train loader's batches per epoch: fixes the ramp's length in iterations."""
+        if self.steps is not None:
+            return
+        epochs = self.opt.epochs
+        ramp = getattr(self.opt, 'attn_ramp', None)
+        if ramp is None:
+            ramp = float(hyp_of(self.opt).get('warmup_epochs', 3))
+        ramp = max(0.0, min(float(ramp), epochs / 2))
+        self.steps = max(1, round(ramp * nb))
+        self.ni = self.start_epoch * nb
+        if self.has_blend():
+            LOGGER.info(f'attention start: blend rises to 1 over the first {self.steps} iterations '
+                        f'({ramp:g} epochs of {nb} batches)')
+
+    def step(self) -> None:
+        """Before each training batch (every rank): each block's blend for this iteration, rising
+        linearly from where it started (0 when fresh, a carried value when fine-tuned) to 1."""
+        if self.steps is None or self.model is None:
+            return
+        if self.origin is None:  # a resumed run continues its original ramp, from 0 at iteration 0
+            self.origin = [(m, 0.0 if self.start_epoch else blend_of(m)) for m in self.model.modules()
+                           if blend_of(m) is not None]
+        if not self.origin:
+            return
+        self.ni += 1
+        t = self.ni / self.steps
+        for m, b0 in self.origin:
+            m._buffers[BLEND].fill_(1.0 if t >= 1 else b0 + (1 - b0) * t)
+
+    def full_strength(self) -> bool:
+        b = self.blend()
+        return b is None or b >= 1
+
+    # what is logged per epoch ----------------------------------------------------------------
+    def keep_sample(self, imgs) -> None:
+        if self.sample is None:
+            self.sample = imgs[:SAMPLE_IMAGES].detach().clone()
+
+    def epoch_end(self, epoch) -> None:
+        model = self.ema.ema if self.ema is not None else self.model
+        if model is None or self.sample is None or not block_layers(model):
+            return
+        from ..blocks.strength import block_strength
+        p = next(model.parameters())
+        rows = block_strength(model, self.sample.to(p.device, p.dtype))
+        LOGGER.info('attention: ' + '; '.join(f'layer {r.layer} {r.name} {r.mix}, changes its features by '
+                                             f'{100 * r.change:.1f} %' for r in rows))
+        path = Path(self.opt.save_dir) / 'attention.csv'
+        new = not path.exists()
+        with open(path, 'a', newline='') as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(['epoch', 'layer', 'block', 'mix', 'change'])
+            w.writerows([epoch, r.layer, r.name, r.mix, f'{r.change:.6f}'] for r in rows)
+
+
+def hyp_of(opt) -> dict:
+    if isinstance(opt.hyp, dict):
+        return opt.hyp
+    from ..config.yamlfile import read_yaml
+    return read_yaml(Path(opt.hyp))
+
+
+_RUN: list[StartRun] = []  # the run in progress (train.py's hooks read it)
+
+
+def current() -> StartRun | None:
+    return _RUN[-1] if _RUN else None
+
+
+def add_callbacks(callbacks) -> None:
+    """Register the per-batch blend and the per-epoch log on a train.py ``Callbacks`` object."""
+    callbacks.register_action('on_train_batch_start', 'yolo_attn_blend', lambda *a: current() and current().step())
+    callbacks.register_action('on_train_batch_end', 'yolo_attn_sample',
+                              lambda model, ni, imgs, *a: current() and current().keep_sample(imgs))
+    callbacks.register_action('on_train_epoch_end', 'yolo_attn_strength',
+                              lambda epoch=0: current() and current().epoch_end(epoch))
+
+
+def finish_checkpoint(f) -> None:
+    """Drop the blends that reached 1 from a saved checkpoint (after train.py's ``strip_optimizer``)."""
+    import torch
+
+    from .checkpoints import load_checkpoint
+    ckpt = load_checkpoint(f)
+    changed = [finish_blends(m) for m in (ckpt.get('model'), ckpt.get('ema')) if m is not None]
+    if any(changed):
+        tmp = Path(f).with_name(Path(f).name + '.tmp')
+        torch.save(ckpt, tmp)
+        os.replace(tmp, f)
+        LOGGER.info(f'{f}: attention blocks at full strength, saved as the papers\' formulas (blend removed)')
+
+
 @contextlib.contextmanager
 def patched_train(train):
-    """For one run of train.py: its ``argparse`` knows ``--attn-start``, and whatever ``install``
-    does to its ``smart_optimizer`` is undone afterwards."""
-    saved = train.argparse, train.smart_optimizer
+    """For one run of train.py: its flags, and the hooks ``install`` relies on; undone afterwards."""
+    names = ('argparse', 'smart_optimizer', 'create_dataloader', 'ModelEMA', 'fitness', 'strip_optimizer')
+    saved = {n: getattr(train, n) for n in names}
     train.argparse = argparse_for_train()
+
+    def create_dataloader(*args, **kwargs):
+        loader, dataset = saved['create_dataloader'](*args, **kwargs)
+        if current() is not None:
+            current().batches(len(loader))  # the first call is the train loader
+        return loader, dataset
+
+    class ModelEMA(saved['ModelEMA']):
+        def __init__(self, model, *args, **kwargs):
+            super().__init__(model, *args, **kwargs)
+            if current() is not None:
+                current().ema = self
+
+        def update(self, model):
+            super().update(model)
+            from yolov5.utils.torch_utils import de_parallel
+            copy_blends(self.ema, de_parallel(model))  # the EMA holds the blend in force, not an average
+
+    def fitness(x):
+        f = saved['fitness'](x)
+        run = current()
+        return f - 2.0 if run is not None and not run.full_strength() else f  # best.pt at full strength
+
+    def strip_optimizer(f='best.pt', s=''):
+        saved['strip_optimizer'](f, s)
+        finish_checkpoint(s or f)
+
+    train.create_dataloader, train.ModelEMA, train.fitness = create_dataloader, ModelEMA, fitness
+    train.strip_optimizer = strip_optimizer
     try:
         yield
     finally:
-        train.argparse, train.smart_optimizer = saved
+        for n, v in saved.items():
+            setattr(train, n, v)
+        _RUN.clear()
 
 
-def install(opt, ckpt=None) -> None:
+def install(opt, ckpt=None) -> StartRun:
     """Hook train.py's ``smart_optimizer`` for this run (called by the train preflight, inside
     ``patched_train``). ``ckpt``: the loaded ``--weights`` (or ``--resume``) checkpoint, if any."""
     import yolov5.train as train
@@ -109,36 +307,28 @@ def install(opt, ckpt=None) -> None:
         src_yaml, dst_yaml = (ckpt.get('ema') or ckpt['model']).yaml, load_cfg(opt.cfg)
     mode, fresh, carried = plan(getattr(opt, 'attn_start', None), ckpt, src_yaml, dst_yaml)
     opt.attn_start = mode
+    if getattr(opt, 'attn_ramp', None) is not None and opt.attn_ramp < 0:
+        from ..errors import OptionError
+        raise OptionError('attn_ramp', f'{opt.attn_ramp!r}: must be a number of epochs >= 0')
+    start_epoch = ckpt.get('epoch', -1) + 1 if (opt.resume and ckpt is not None) else 0
+    run = StartRun(opt, mode, fresh, carried, start_epoch)
+    _RUN[:] = [run]
     transferred = ckpt is not None and dst_yaml is not None and not opt.resume
     original = train.smart_optimizer
 
     def smart_optimizer(model, *args, **kwargs):
+        run.model = model
         prepare(model, mode, fresh, carried, frozen_layers(opt))
-        if transferred and int(os.getenv('RANK', -1)) in (-1, 0):
+        if transferred and rank() in (-1, 0):
             validate_after_transfer(model, opt)
-        return original(model, *args, **kwargs)
+        optimizer = original(model, *args, **kwargs)
+        n = residual_group(optimizer, model)
+        if n:
+            LOGGER.info(f'attention start: {n} residual scales in a parameter group of their own (no weight decay)')
+        return optimizer
 
     train.smart_optimizer = smart_optimizer
-
-
-def prepare(model, mode, fresh, carried, frozen=()) -> list[int]:
-    """Carry the checkpoint's gammas, then give the fresh blocks an identity start (``identity``).
-    Returns the layers that start as the identity."""
-    blocks = block_layers(model)
-    apply_identity_start(model, list(carried), values=carried)
-    started = apply_identity_start(model, fresh) if mode == 'identity' else []
-    for i in set(carried) | set(started):
-        if i in blocks:
-            getattr(blocks[i], GAMMA).requires_grad = i not in frozen
-    names = ', '.join(f'{i} ({type(blocks[i]).__name__})' for i in started)
-    if started:
-        LOGGER.info(f'attention start: identity for layers {names} ({GAMMA} = 0, so the model starts as the '
-                    f"transferred one; --attn-start paper for the papers' formulas)")
-    elif mode == 'paper' and [i for i in (fresh if fresh is not None else blocks) if i in blocks]:
-        LOGGER.info("attention start: paper (the new blocks' own formulas from their first step)")
-    if carried:
-        LOGGER.info(f'attention start: residual scales carried from the checkpoint for layers {sorted(carried)}')
-    return started
+    return run
 
 
 def validate_after_transfer(model, opt) -> tuple[float, float]:
@@ -147,10 +337,12 @@ def validate_after_transfer(model, opt) -> tuple[float, float]:
     import yolov5.val as val
     from yolov5.utils.dataloaders import create_dataloader
     from yolov5.utils.general import check_dataset, check_img_size, colorstr
+
+    from ..torchrun import world_size
     data = check_dataset(opt.data)
     gs = max(int(model.stride.max()), 32)
     imgsz = check_img_size(opt.imgsz, gs, floor=gs * 2)
-    batch = max(opt.batch_size, 1) // int(os.getenv('WORLD_SIZE', 1)) * 2
+    batch = max(opt.batch_size, 1) // world_size() * 2
     loader = create_dataloader(data['val'], imgsz, batch, gs, opt.single_cls, hyp=opt.hyp, cache=None, rect=True,
                                rank=-1, workers=opt.workers * 2, pad=0.5, prefix=colorstr('epoch 0 val: '))[0]
     was_training = model.training

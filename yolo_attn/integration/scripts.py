@@ -180,7 +180,7 @@ def preflight_resume(opt) -> None:
     check_resume(options, where, defaults, check_data)
     check_cache(options.get('cache'), f'{where}: cache:')
     opt.yolo_attn_run_dir = str(run_dir)
-    attn_start.install(opt, ckpt)  # carry the run's residual scales (attn_start.py)
+    attn_start.install(opt, ckpt)  # carry the run's blends / residual scales (attn_start.py)
 
 
 VAL_TASKS = ('train', 'val', 'test', 'speed')  # val.py's --task values; 'study' is refused below
@@ -277,6 +277,8 @@ def _pinned_train(train, opt_holder):
             opt.save_dir = pinned
         opt.save_dir = distributed.shared_run_dir(opt.save_dir)
         opt_holder['save_dir'] = opt.save_dir
+        if attn_start.current() is not None:  # a resumed run's own options (epochs, ramp, folder)
+            attn_start.current().opt = opt
         return train(hyp, opt, device, callbacks)
 
     return run
@@ -330,7 +332,9 @@ def run_script(script: str, argv: list[str]) -> int:
                 # each run adds its loggers to it, so a second in-process run wrote its epochs into
                 # every earlier run's results.csv. A fresh one per run.
                 from yolov5.utils.callbacks import Callbacks
-                module.main(module.parse_opt(), callbacks=Callbacks())
+                callbacks = Callbacks()
+                attn_start.add_callbacks(callbacks)  # the blend per batch, block strength per epoch
+                module.main(module.parse_opt(), callbacks=callbacks)
             else:
                 module.main()
             if failures:  # export.py logged them and went on

@@ -1,6 +1,7 @@
-"""Identity start (``yolo_attn.blocks.start``, ``integration.attn_start``): blocks new to a trained
-model start as the identity; the paper formula stays bit-exact without the residual scale; export,
-secure loading and old checkpoints keep working; ``yolo-attn train`` logs the epoch-0 validation."""
+"""How inserted blocks start (``blocks.start``, ``integration.attn_start``): a blend ramped from the
+identity to the paper formula (default after a transfer) or a learned residual scale; the paper
+formula stays bit-exact without either; export, secure loading and old checkpoints keep working;
+``yolo-attn train`` logs the epoch-0 validation and each block's strength."""
 
 import pytest
 import torch
@@ -12,7 +13,9 @@ from yolo_attn.blocks import CBAM, ECA, SE, CoordAtt, SimAM
 from yolo_attn.config.files import load_cfg
 from yolo_attn.config.surgery import insert_blocks
 from yolo_attn.config.transfer import intersect_by_correspondence
-from yolo_attn.blocks.start import GAMMA, apply_identity_start, has_identity_start, start_as_identity
+from yolo_attn.blocks.start import (BLEND, GAMMA, apply_blend_start, apply_identity_start, blend_of, finish_blends,
+                                    has_identity_start, start_as_identity, start_blended)
+from yolo_attn.blocks.strength import block_strength
 from yolo_attn.integration import attn_start
 from yolo_attn.integration.checkpoints import load_checkpoint
 from yolo_attn.blocks.registry import BLOCKS, register_block
@@ -57,7 +60,7 @@ def transferred(stock, cfg, mode):
 
 
 @pytest.mark.parametrize('cfg', list(CFGS))
-def test_epoch0_outputs_equal_stock_with_identity_start(stock, cfg):
+def test_epoch0_outputs_equal_stock_with_the_default_ramp(stock, cfg):
     x = torch.rand(1, 3, 96, 96)
     with torch.no_grad():
         want = stock(x)[0]
@@ -65,7 +68,8 @@ def test_epoch0_outputs_equal_stock_with_identity_start(stock, cfg):
         got = model(x)[0]
         paper, _, none = transferred(stock, cfg, 'paper')
         differs = paper(x)[0]
-    assert mode == 'identity' and started == INSERTED and none == []
+    assert mode == 'ramp' and started == INSERTED and none == []
+    assert [blend_of(model.model[i]) for i in started] == [0.0] * 3
     assert all(type(model.model[i]).__name__ == CFGS[cfg] for i in started)  # same module types
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     # control: the papers' start moves the outputs (what the identity start exists to avoid)
@@ -222,9 +226,10 @@ def test_scales_carried_through_transfer_to_another_yaml():
     src = model_with_scales('yolov5n-se')
     values = {i: getattr(src.model[i], GAMMA).detach().clone() for i in INSERTED}
     dst_yaml, _ = insert_blocks(src.yaml, 'CBAM', [12])  # one more block, after the last SE
-    mode, fresh, carried = attn_start.plan(None, {'model': src}, src.yaml, dst_yaml)
-    assert mode == 'identity' and fresh == [13]
-    assert sorted(carried) == INSERTED and all(torch.equal(carried[i], values[i].float()) for i in INSERTED)
+    mode, fresh, carried = attn_start.plan('residual', {'model': src}, src.yaml, dst_yaml)
+    assert mode == 'residual' and fresh == [13]
+    assert sorted(carried) == INSERTED
+    assert all(carried[i][0] == 'gamma' and torch.equal(carried[i][1], values[i].float()) for i in INSERTED)
     target = Model(dst_yaml, nc=5)
     started = attn_start.prepare(target, mode, fresh, carried, frozen={5})
     assert started == fresh
@@ -232,29 +237,188 @@ def test_scales_carried_through_transfer_to_another_yaml():
     assert not getattr(target.model[5], GAMMA).requires_grad  # --freeze covers the scale of a frozen layer
 
 
-def test_from_scratch_defaults_to_paper_and_identity_is_opt_in():
+@pytest.mark.parametrize('mode, key', [('residual', GAMMA), ('ramp', BLEND)])
+def test_from_scratch_defaults_to_paper_and_the_others_are_opt_in(mode, key):
     assert attn_start.plan(None) == ('paper', None, {})
     model = Model(load_cfg('yolov5n-eca'), nc=5)
     assert attn_start.prepare(model, 'paper', None, {}) == []
-    assert not any(k.endswith(GAMMA) for k in model.state_dict())
-    assert attn_start.prepare(model, 'identity', None, {}) == INSERTED
+    assert not any(k.endswith((GAMMA, BLEND)) for k in model.state_dict())
+    assert attn_start.prepare(model, mode, None, {}) == INSERTED
+    assert [k for k in model.state_dict() if k.endswith((GAMMA, BLEND))] == [f'model.{i}.{key}' for i in INSERTED]
 
 
-def test_train_logs_epoch0_and_saves_the_scales(tmp_path):
-    out = run_cli('data', 'shapes', '--out', tmp_path / 'ds', '--train', '4', '--val', '4', '--imgsz', '64',
+@pytest.mark.parametrize('cls', BLOCK_CLASSES)
+def test_blend_mixes_block_and_input_and_removing_it_is_the_paper_formula(cls):
+    m = random_block(cls)
+    x = torch.randn(2, 64, 9, 7)
+    paper = m(x)
+    start_blended(m)
+    assert torch.equal(m(x), x)  # blend 0: exactly the identity
+    if list(m.parameters()):  # (SimAM has none)
+        m(x).square().sum().backward()
+        assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.parameters())  # no signal at 0...
+        m._buffers[BLEND].fill_(0.25)
+        m.zero_grad()
+        m(x).square().sum().backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())  # ...some once > 0
+    m._buffers[BLEND].fill_(0.25)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), x + 0.25 * (paper - x), rtol=1e-5, atol=1e-5)
+        m._buffers[BLEND].fill_(1.0)
+        assert finish_blends(m) == [m] and BLEND not in m.state_dict()
+        assert torch.equal(m(x), paper)  # finished: the paper formula bit for bit
+    both = random_block(cls)
+    start_as_identity(both, 64)
+    with pytest.raises(ValueError, match=GAMMA):
+        start_blended(both)  # one start per block
+
+
+class Options:
+    """The train.py options ``StartRun`` reads."""
+
+    def __init__(self, epochs=10, attn_ramp=None, save_dir='.'):
+        self.epochs, self.attn_ramp, self.save_dir = epochs, attn_ramp, save_dir
+        self.hyp = {'warmup_epochs': 3.0}
+
+
+def ramp_model(values=None):
+    torch.manual_seed(0)
+    model = Model(load_cfg('yolov5n-se'), nc=5)
+    assert apply_blend_start(model, values=values) == INSERTED
+    return model
+
+
+def blends(model):
+    return [blend_of(model.model[i]) for i in INSERTED]
+
+
+def test_ramp_rises_per_iteration_to_one_and_stays():
+    run = attn_start.StartRun(Options(epochs=10, attn_ramp=2), 'ramp', INSERTED, {})
+    run.model = ramp_model()
+    run.batches(4)  # 2 epochs of 4 batches: 8 iterations
+    assert run.steps == 8 and not run.full_strength()
+    seen = []
+    for _ in range(12):
+        run.step()
+        seen.append(blends(run.model)[0])
+    assert seen[:8] == pytest.approx([k / 8 for k in range(1, 9)]) and seen[8:] == [1.0] * 4
+    assert run.full_strength() and blends(run.model) == [1.0] * 3
+
+
+def test_ramp_defaults_to_warmup_epochs_at_most_half_the_run():
+    for epochs, want in ((20, 3 * 16), (4, 2 * 16), (1, 8)):
+        run = attn_start.StartRun(Options(epochs=epochs), 'ramp', INSERTED, {})
+        run.model = ramp_model()
+        run.batches(16)
+        assert run.steps == want
+
+
+def test_resume_continues_the_ramp_and_fine_tune_ramps_from_the_carried_blend():
+    resumed = attn_start.StartRun(Options(epochs=10, attn_ramp=2), 'paper', [], {}, start_epoch=1)
+    resumed.model = ramp_model(values={i: 0.5 for i in INSERTED})  # what last.pt of epoch 0 held
+    resumed.batches(4)
+    resumed.step()
+    assert blends(resumed.model) == [pytest.approx(5 / 8)] * 3  # iteration 5 of 8, as if never stopped
+    tuned = attn_start.StartRun(Options(epochs=10, attn_ramp=2), 'paper', [], {})
+    tuned.model = ramp_model(values={5: 0.5, 8: 0.0, 12: 1.0})
+    tuned.batches(4)
+    for _ in range(4):
+        tuned.step()
+    assert blends(tuned.model) == pytest.approx([0.75, 0.5, 1.0])  # each from where it was, never down
+
+
+def test_blends_carried_from_a_checkpoint_and_restored():
+    src = ramp_model(values={i: 0.375 for i in INSERTED})
+    mode, fresh, carried = attn_start.plan(None, {'model': src})
+    assert mode == 'paper' and fresh == [] and carried == {i: ('blend', 0.375) for i in INSERTED}
+    target = Model(load_cfg('yolov5n-se'), nc=5)
+    attn_start.prepare(target, mode, fresh, carried)
+    assert blends(target) == [0.375] * 3
+
+
+def test_residual_scales_get_their_own_group_without_weight_decay():
+    from yolov5.utils.torch_utils import smart_optimizer
+    model = Model(load_cfg('yolov5n-se'), nc=5)
+    apply_identity_start(model)
+    optimizer = smart_optimizer(model, 'SGD', 0.01, 0.9, 5e-4)
+    assert attn_start.residual_group(optimizer, model) == 3
+    scales = {id(getattr(model.model[i], GAMMA)) for i in INSERTED}
+    groups = [{id(p) for p in g['params']} for g in optimizer.param_groups]
+    assert groups[-1] == scales and optimizer.param_groups[-1]['weight_decay'] == 0.0
+    assert all(not (g & scales) for g in groups[:-1])
+    assert sum(len(g) for g in groups) == len(list(model.parameters()))  # nothing lost or doubled
+
+
+def test_ema_keeps_the_blend_in_force_and_fitness_waits_for_full_strength():
+    import numpy as np
+    import yolov5.train as train
+    run = attn_start.StartRun(Options(epochs=10, attn_ramp=1), 'ramp', INSERTED, {})
+    model = run.model = ramp_model()
+    with attn_start.patched_train(train):
+        attn_start._RUN[:] = [run]
+        ema = train.ModelEMA(model)
+        run.batches(4)
+        results = np.array([[0.5, 0.5, 0.5, 0.5, 0, 0, 0]])
+        for k in range(1, 5):
+            run.step()
+            ema.update(model)
+            assert blends(ema.ema) == blends(model) == [min(1.0, k / 4)] * 3  # exact, not an average
+            assert (train.fitness(results) < 0) == (k < 4)  # best.pt only at full strength
+    assert train.ModelEMA is not ema.__class__  # undone after the run
+
+
+def test_finished_checkpoint_computes_the_paper_formula_exactly(tmp_path):
+    torch.manual_seed(0)
+    paper = Model(load_cfg('yolov5n-cbam'), nc=5).eval()  # no blend ever
+    blended = Model(load_cfg('yolov5n-cbam'), nc=5).eval()
+    blended.load_state_dict(paper.state_dict())
+    apply_blend_start(blended, values={i: 1.0 for i in INSERTED})
+    save_checkpoint(blended, tmp_path / 'last.pt')
+    attn_start.finish_checkpoint(tmp_path / 'last.pt')
+    loaded = load_checkpoint(tmp_path / 'last.pt')['model'].float().eval()
+    assert not any(k.endswith(BLEND) for k in loaded.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x)[0], paper.half().float()(x)[0])
+
+
+def test_strength_is_zero_at_the_identity_and_measured_at_full_strength():
+    model = ramp_model().eval()
+    x = torch.rand(2, 3, 64, 64)
+    assert [r.change for r in block_strength(model, x)] == [0.0] * 3
+    finish_blends(attn_start_all_one(model))
+    rows = block_strength(model, x)
+    assert [(r.layer, r.name, r.mix) for r in rows] == [(i, 'SE', 'paper') for i in INSERTED]
+    assert all(0.05 < r.change < 1 for r in rows)  # fresh SE gates ~0.5: about half the features
+
+
+def attn_start_all_one(model):
+    for i in INSERTED:
+        model.model[i]._buffers[BLEND].fill_(1.0)
+    return model
+
+
+def test_train_ramps_logs_strength_and_saves_the_paper_blocks(tmp_path):
+    out = run_cli('data', 'shapes', '--out', tmp_path / 'ds', '--train', '8', '--val', '4', '--imgsz', '64',
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     from yolo_attn.config.files import resolve_weights
     weights = resolve_weights('yolov5n-shapes.pt')
-    run = run_cli('train', '--data', 'ds/shapes.yaml', '--cfg', 'yolov5n-se', '--weights', weights, '--epochs', '1',
+    run = run_cli('train', '--data', 'ds/shapes.yaml', '--cfg', 'yolov5n-se', '--weights', weights, '--epochs', '2',
                   '--batch-size', '4', '--imgsz', '64', '--device', 'cpu', '--workers', '0', '--noplots',
-                  '--name', 'se', cwd=tmp_path)
+                  '--attn-ramp', '1', '--name', 'se', cwd=tmp_path)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
-    assert 'attention start: identity for layers 5 (SE), 8 (SE), 12 (SE)' in log
+    assert 'attention start: ramp for layers 5 (SE), 8 (SE), 12 (SE)' in log
+    assert 'blend rises to 1 over the first 2 iterations' in log
     assert 'epoch 0 (after transfer): mAP50 ' in log and ' mAP50-95 ' in log.split('epoch 0 (after transfer)')[1]
-    ckpt = load_checkpoint(tmp_path / 'runs' / 'train' / 'se' / 'weights' / 'last.pt')
-    keys = [k for k in ckpt['model'].state_dict() if k.endswith(GAMMA)]
-    assert keys == [f'model.{i}.{GAMMA}' for i in INSERTED]
-    bad = run_cli('train', '--attn-start', 'zero', '--data', 'ds/shapes.yaml', cwd=tmp_path)
-    assert bad.returncode == 2 and "invalid choice: 'zero'" in bad.stderr
+    run_dir = tmp_path / 'runs' / 'train' / 'se'
+    rows = (run_dir / 'attention.csv').read_text().splitlines()
+    assert rows[0] == 'epoch,layer,block,mix,change' and len(rows) == 1 + 2 * 3
+    assert all(',blend 1.00,' in r for r in rows[1:])
+    assert all(float(r.rsplit(',', 1)[1]) > 0.01 for r in rows[1:])  # the blocks act
+    for f in ('last.pt', 'best.pt'):
+        ckpt = load_checkpoint(run_dir / 'weights' / f)
+        assert not any(k.endswith((BLEND, GAMMA)) for k in ckpt['model'].state_dict())  # the papers' blocks
+    bad = run_cli('train', '--attn-start', 'identity', '--data', 'ds/shapes.yaml', cwd=tmp_path)
+    assert bad.returncode == 2 and "invalid choice: 'identity'" in bad.stderr
