@@ -77,10 +77,12 @@ def train_one(data, cfg, seed, opt, work, handler):
     run_script('train', ['--data', str(data), '--cfg', cfg, '--weights', str(PRETRAINED),
                          '--epochs', str(opt.epochs), '--batch-size', str(opt.batch), '--imgsz', str(opt.imgsz),
                          '--device', 'cpu', '--workers', '0', '--noplots', '--cache', 'ram', '--seed', str(seed),
-                         '--attn-start', opt.attn_start, '--project', str(work / 'runs'), '--name', name])
+                         '--attn-start', opt.attn_start, '--project', str(work / 'runs'), '--name', name,
+                         *(['--attn-ramp', str(opt.attn_ramp)] if opt.attn_ramp is not None else [])])
     m50, m = last_epoch(work / 'runs' / name)
     e0 = handler.found or (float('nan'), float('nan'))
-    return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': seed, 'attn_start': opt.attn_start,
+    start = opt.attn_start + (f' {opt.attn_ramp:g} ep' if opt.attn_ramp is not None and opt.attn_start == 'ramp' else '')
+    return {'difficulty': data.parent.name, 'cfg': cfg, 'seed': seed, 'attn_start': start,
             'epochs': opt.epochs, 'train': opt.train, 'val': opt.val, 'imgsz': opt.imgsz, 'batch': opt.batch,
             'epoch0_map50': e0[0], 'epoch0_map': e0[1], 'map50': m50, 'map': m, 'wall_s': round(time.time() - t, 1),
             **numerics(), **gamma_sizes(work / 'runs' / name / 'weights' / 'last.pt'),
@@ -266,6 +268,7 @@ def main():
     ap.add_argument('--imgsz', type=int, default=320)
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--attn-starts', nargs='+', default=['ramp'], choices=['ramp', 'paper', 'residual'])
+    ap.add_argument('--attn-ramp', type=float, default=None, help="train's --attn-ramp (epochs; default: its own)")
     ap.add_argument('--epoch0-only', action='store_true',
                     help='no training: validate each transferred model as it starts, with both --attn-start modes')
     ap.add_argument('--log', default=None, help='append one JSON line per run here (default: in the work folder)')

@@ -18,13 +18,17 @@ def test_demo_writes_everything_into_a_new_folder(tmp_path, capsys):
     results = (out / 'train' / 'results.csv').read_text().splitlines()  # what yolov5's own val wrote at epoch 0
     train_map50 = float(results[1].split(',')[6])
     assert len(results) == 2 and abs(saved['mAP50'] - train_map50) < 0.02  # the summary reports val.run on best.pt
-    assert saved['mAP50'] > 0.05  # one epoch from the shipped pretrained checkpoint already detects shapes
+    # the inserted CBAMs end at full strength (the ramp fits in the run) and act on the val images
+    assert [(b['layer'], b['block'], b['mix']) for b in saved['blocks']] == [(5, 'CBAM', 'paper'), (8, 'CBAM', 'paper'),
+                                                                          (12, 'CBAM', 'paper')]
+    assert all(b['change'] > 0.05 for b in saved['blocks'])
     assert (Path(saved['heatmaps_dir']) / 'heatmaps.json').is_file()
     assert len(json.loads((Path(saved['heatmaps_dir']) / 'heatmaps.json').read_text())['images']) == 2
     print_summary(summary)
     text = capsys.readouterr().out
     assert 'yolo-attn demo finished' in text and str(out / 'summary.json') in text
     assert str(out / 'heatmaps') in text
+    assert 'layer  5 CBAM     (paper) changes its features by' in text
 
 
 def test_demo_starts_from_the_shipped_checkpoint_which_loads_securely():

@@ -50,6 +50,7 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     (mp, mr, map50, map5095, *_), *_ = val.run(data=str(data), weights=str(best), imgsz=s['imgsz'], device='cpu',
                                                   batch_size=32, project=str(out), name='val', plots=True)
     t_val = time.time()
+    blocks = demo_block_strength(best, data, s['imgsz'])
     heatmaps = None
     if s['heatmap_images']:
         from .heatmaps.run import run as heatmap_run
@@ -60,12 +61,26 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     t_heat = time.time()
     summary = {'settings': s, 'data': str(data), 'weights': str(best), 'train_dir': str(out / 'train'),
                'val_dir': str(out / 'val'), 'heatmaps_dir': heatmaps, 'precision': mp, 'recall': mr,
-               'mAP50': map50, 'mAP50-95': map5095,
+               'mAP50': map50, 'mAP50-95': map5095, 'blocks': blocks,
                'seconds': {'data': round(t_data - t0, 1), 'train': round(t_train - t_data, 1),
                            'val': round(t_val - t_train, 1), 'heatmaps': round(t_heat - t_val, 1),
                            'total': round(t_heat - t0, 1)}}
     (out / 'summary.json').write_text(json.dumps(summary, indent=2))
     return {**summary, 'dir': str(out)}
+
+
+def demo_block_strength(weights, data, imgsz, n=8) -> list[dict]:
+    """Each attention block of the trained model: its mix and how much it changes its features on
+    ``n`` val images (``blocks.strength``)."""
+    from itertools import islice
+
+    from .blocks.strength import block_strength
+    from .heatmaps.api import batches, load_model, open_source
+    model = load_model(weights)
+    val = sorted((Path(data).parent / 'images' / 'val').glob('*.jpg'))[:n]
+    ims = [b[0] for b in islice(batches(open_source(val, imgsz, int(model.stride.max())), 1, 'cpu'), n)]
+    return [{'layer': r.layer, 'block': r.name, 'mix': r.mix, 'change': round(r.change, 4)}
+            for r in block_strength(model, ims)]
 
 
 def print_summary(summary: dict) -> None:
@@ -75,6 +90,9 @@ def print_summary(summary: dict) -> None:
           f"heatmaps {sec['heatmaps']:.0f} s)")
     print(f"  mAP50 {summary['mAP50']:.3f}   mAP50-95 {summary['mAP50-95']:.3f}   "
           f"(P {summary['precision']:.3f}, R {summary['recall']:.3f}) on the shapes val split")
+    for b in summary.get('blocks', []):
+        print(f"  layer {b['layer']:>2} {b['block']:<8} ({b['mix']}) changes its features by {100 * b['change']:.1f} % "
+              f"on val images")
     print(f"  dataset      {summary['data']}")
     print(f"  training run {summary['train_dir']}  (weights/best.pt, weights/last.pt, results.csv)")
     print(f"  validation   {summary['val_dir']}  (PR curve, confusion matrix, prediction mosaics)")

@@ -37,9 +37,9 @@ def mix_of(block: nn.Module) -> str:
 
 
 @torch.no_grad()
-def block_strength(model: nn.Module, images: torch.Tensor) -> list[BlockStrength]:
-    """Each registered block of a YOLO model (``model.model[i]``) measured on ``images`` (B×3×H×W,
-    0-1, the model's dtype and device); the model runs once, in eval mode."""
+def block_strength(model: nn.Module, images) -> list[BlockStrength]:
+    """Each registered block of a YOLO model (``model.model[i]``) measured on ``images``: a B×3×H×W
+    tensor (0-1, the model's dtype and device) or an iterable of them; the model runs in eval mode."""
     blocks = block_layers(model)
     sums = {i: [0.0, 0.0] for i in blocks}
 
@@ -54,7 +54,8 @@ def block_strength(model: nn.Module, images: torch.Tensor) -> list[BlockStrength
     was_training = model.training
     try:
         model.eval()
-        model(images)
+        for batch in ([images] if torch.is_tensor(images) else images):
+            model(batch)
     finally:
         model.train(was_training)
         for h in handles:

@@ -14,12 +14,51 @@ def signature(cls) -> str:
     return f"{cls.__name__}({', '.join(p.name if p.default is p.empty else f'{p.name}={p.default}' for p in params)})"
 
 
+def configure_blocks(p) -> None:
+    p.add_argument('--weights', default=None,
+                   help="a checkpoint: list its blocks and how much each changes its features on --source instead")
+    p.add_argument('--source', default=None, help='images for --weights (file, folder, glob or .txt list)')
+    p.add_argument('--imgsz', type=int, default=640, help='inference size for --weights')
+    p.add_argument('--max-images', type=int, default=8, help='images of --source measured')
+
+
 def run_blocks(args) -> int:
+    if args.weights or args.source:
+        return run_block_strength(args)
     from ..blocks.registry import registered
     rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(registered().items())]
     width = max(len(sig) for _, sig, _ in rows)
     for name, sig, paper in rows:
         print(f'{name:<10} {sig:<{width}}  {paper}')
+    return 0
+
+
+def run_block_strength(args) -> int:
+    """``blocks --weights W --source S``: each block of W, its mix and mean |y - x| / mean |x| on S."""
+    from itertools import islice
+
+    from ..errors import OptionError, UserError
+    if not (args.weights and args.source):
+        raise UserError('give both --weights (a checkpoint) and --source (images) to measure its blocks')
+    if args.max_images < 1:
+        raise OptionError('max_images', f'{args.max_images}: must be at least 1')
+    from ..blocks.strength import block_strength
+    from ..guards import images
+    from ..heatmaps.api import batches, load_model, open_source
+    images.check_imgsz(args.imgsz)
+    model = load_model(args.weights)
+    stride = int(model.stride.max())
+    ims = [b[0] for b in islice(batches(open_source(args.source, args.imgsz, stride), 1, 'cpu'), args.max_images)]
+    if not ims:
+        raise UserError(f'--source {args.source}: no images found')
+    rows = block_strength(model, ims)
+    if not rows:
+        print(f'{args.weights}: no registered attention block in this model')
+        return 0
+    print(f'{args.weights}: {len(rows)} attention blocks, measured on {len(ims)} images at {args.imgsz} '
+          f'(mean |y - x| / mean |x|)')
+    for r in rows:
+        print('  ' + r.line())
     return 0
 
 
@@ -112,7 +151,8 @@ def run_insert(args) -> int:
 
 
 COMMANDS = {
-    'blocks': Command('list the registered attention blocks (with --import: yours too)', run_blocks, lambda p: None),
+    'blocks': Command('list the registered attention blocks (with --import: yours too); with --weights and '
+                      "--source: how much each block of a model changes its features", run_blocks, configure_blocks),
     'build': Command('build a model YAML: layer table, parameters, GFLOPs, one forward check', run_build,
                      configure_build),
     'insert': Command('write a new model YAML with a block inserted after given layers, every index rewired',
