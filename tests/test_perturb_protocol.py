@@ -61,7 +61,8 @@ def trained_case(tmp_path_factory):
                     if (x2 - x1) * (y2 - y1) >= 600 and det.score > 0.5:
                         cv2.imwrite(str(root / 'used.png'), image.image)
                         return model, image.image, det, dx
-    pytest.skip('no detection with free space beside it')
+    raise AssertionError('the shipped model found no confident detection with free space beside it on the '
+                         'fixed generated images (seed 5): the model or the generator changed')
 
 
 def box_map(shape, box, dx=0):

@@ -102,6 +102,27 @@ def load_entry_points() -> list[str]:
     return loaded
 
 
+_LOADED = []
+
+
+def registered() -> dict:
+    """Every block a YAML, checkpoint or flag may name: the built-ins, the installed entry points
+    and the ``YOLO_ATTN_IMPORTS`` modules (loaded on the first call). The one way the package
+    reads the registry, whatever the caller imported before."""
+    from . import import_builtins
+    from .registry import BLOCKS
+    if not _LOADED:
+        _LOADED.append(True)
+        try:
+            import_builtins()
+            load_entry_points()
+            import_user_modules()
+        except BaseException:
+            _LOADED.clear()
+            raise
+    return BLOCKS
+
+
 def import_user_modules(imports=(), *, env: bool = True) -> list[str]:
     """Import the user's block modules: ``imports`` (``--import`` values, each ``'a'`` or ``'a,b'``),
     then those of ``YOLO_ATTN_IMPORTS``; return the module names. The entry points need no call:
@@ -123,4 +144,4 @@ def import_user_modules(imports=(), *, env: bool = True) -> list[str]:
     return names
 
 
-__all__ = ['ENV', 'ENTRY_POINT_GROUP', 'import_user_modules', 'load_entry_points', 'split_names']
+__all__ = ['ENV', 'ENTRY_POINT_GROUP', 'import_user_modules', 'load_entry_points', 'registered', 'split_names']

@@ -16,23 +16,6 @@ import torch.nn as nn
 from .start import residual_forward
 
 BLOCKS: dict[str, type[nn.Module]] = {}
-_USER_BLOCKS_LOADED = []
-
-
-def registered() -> dict[str, type[nn.Module]]:
-    """Every block a YAML, checkpoint or flag may name: the built-ins (this package), the installed
-    ``yolo_attn.blocks`` entry points and the ``YOLO_ATTN_IMPORTS`` modules (loaded on the first call).
-    The one way the package reads the registry, whatever the caller imported before."""
-    if not _USER_BLOCKS_LOADED:
-        _USER_BLOCKS_LOADED.append(True)
-        from .plugins import import_user_modules, load_entry_points
-        try:
-            load_entry_points()
-            import_user_modules()
-        except BaseException:
-            _USER_BLOCKS_LOADED.clear()
-            raise
-    return BLOCKS
 
 
 def yolov5_modules(namespace: dict | None = None) -> dict[str, type]:

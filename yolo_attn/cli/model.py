@@ -25,7 +25,7 @@ def configure_blocks(p) -> None:
 def run_blocks(args) -> int:
     if args.weights or args.source:
         return run_block_strength(args)
-    from ..blocks.registry import registered
+    from ..blocks.plugins import registered
     rows = [(name, signature(cls), getattr(cls, 'paper', '')) for name, cls in sorted(registered().items())]
     width = max(len(sig) for _, sig, _ in rows)
     for name, sig, paper in rows:

@@ -28,7 +28,8 @@ import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int, is_number
 from ..guards.model_limits import check_header, check_layer_size, check_repeats
-from ..blocks.registry import registered, yolov5_modules
+from ..blocks.plugins import registered
+from ..blocks.registry import yolov5_modules
 
 
 def _nn_module(name: str):

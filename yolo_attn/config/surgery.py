@@ -30,7 +30,8 @@ import difflib
 from pathlib import Path
 
 from ..errors import ModelConfigError, UserError, is_int
-from ..blocks.registry import registered, yolov5_modules
+from ..blocks.plugins import registered
+from ..blocks.registry import yolov5_modules
 from .files import load_cfg, model_rows as _rows, resolve_cfg
 from .parser import check_from
 from .summary import quiet_yolov5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from .. import torchrun
 from ..heatmaps import shard
 
 SANITY_FIELDS = ('sanity_rho', 'sanity_rho_partial', 'sanity_rho_prior')
@@ -25,7 +26,7 @@ def evaluate(evaluate_method, model, images, method, perturber, opts, sanity_max
     """``evaluate_method`` on this rank's images, merged across ranks (``merge_evaluation``). Under
     torchrun, also with one process, rank 0 prints each rank's images and seconds; ``record``
     (rank 0's ``report.Record``) follows this rank's images as they finish."""
-    if not shard.launched():
+    if not torchrun.under_torchrun():
         return evaluate_method(model, images, method, perturber, opts, sanity_max, record)
     rows, checks, counts = evaluate_method(model, shard.share(images), method, perturber, opts, sanity_max, record)
     parts = shard.gather((rows, checks, counts, shard.elapsed()))
@@ -60,7 +61,7 @@ def compare(rows: list, objects: int, missed: int, record=None):
     """``heatmap-compare``'s rows, object and miss counts from every rank (each ran on its
     ``shard.share()`` of the images), in the one-process order; ``record`` (``report.Record``)
     then lists every rank's images done and skipped."""
-    if not shard.launched():
+    if not torchrun.under_torchrun():
         return rows, objects, missed
     manifest = record.manifest if record is not None else {'images_done': {}, 'skipped': []}
     parts = shard.gather((rows, objects, missed, shard.elapsed(), manifest['images_done'], manifest['skipped']))

@@ -53,7 +53,7 @@ class GateMap:
 
 def attention_layers(model) -> list[int]:
     """Indices of the model's layers that are registered attention blocks."""
-    from ..blocks.registry import registered
+    from ..blocks.plugins import registered
     kinds = tuple(registered().values())
     return [i for i, m in enumerate(model.model) if kinds and isinstance(m, kinds)]
 

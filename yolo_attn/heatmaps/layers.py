@@ -120,7 +120,7 @@ def structure(model) -> Structure:
     """The model's ``Structure`` (cached per model object)."""
     if model in _CACHE:
         return _CACHE[model]
-    from ..blocks.registry import registered
+    from ..blocks.plugins import registered
     blocks = tuple(registered().values())
     reads = _reads(model)
     s = Structure(reads, _strides(model, reads), _backbone_end(model), len(model.model) - 1,

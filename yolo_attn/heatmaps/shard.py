@@ -33,24 +33,16 @@ import torch.distributed as dist
 
 from ..errors import UserError
 from .api import open_source
+from .. import torchrun
+from ..torchrun import world_size
 from .naming import output_stem
 
 _STATE = {'inside': False}
 
 
-def world_size() -> int:
-    """Processes in this torchrun job (1 outside torchrun)."""
-    return int(os.getenv('WORLD_SIZE', 1))
-
-
 def rank() -> int:
     """This process's global rank (0 outside torchrun)."""
-    return max(int(os.getenv('RANK', 0)), 0)
-
-
-def launched() -> bool:
-    """True in a process started by torchrun (any number of processes)."""
-    return 'LOCAL_RANK' in os.environ
+    return max(torchrun.rank(), 0)
 
 
 def active() -> bool:
@@ -72,7 +64,7 @@ def device(dev):
     """The device of this rank: a CUDA device becomes ``cuda:LOCAL_RANK`` under torchrun (the CPU stays)."""
     if world_size() == 1 or torch.device(dev).type != 'cuda':
         return dev
-    return torch.device('cuda', int(os.getenv('LOCAL_RANK', 0)) % max(torch.cuda.device_count(), 1))
+    return torch.device('cuda', max(torchrun.local_rank(), 0) % max(torch.cuda.device_count(), 1))
 
 
 def bounds(n: int, size: int | None = None) -> list[tuple[int, int]]:

@@ -34,15 +34,16 @@ def activate() -> None:
         from . import untrusted
         untrusted.install()  # yolov5's own eval/pickle/YAML/subprocess paths closed (needs compat first)
         images.install()
-        from .. import blocks  # noqa: F401  (registers SE, CBAM, ECA, CoordAtt, SimAM)
+        from ..blocks import import_builtins
+        import_builtins()  # SE, CBAM, ECA, CoordAtt, SimAM
         from . import checkpoints, datasets, distributed, install
         install.install()
         checkpoints.install()
         compat.patch_amp()  # after checkpoints: it wraps the torch train.py sees
         datasets.install()
         distributed.install()  # under torchrun: yolov5 DDP on the CPU too
-        from ..blocks.plugins import load_entry_points
-        load_entry_points()
+        from ..blocks.plugins import registered
+        registered()  # the built-in blocks, the entry points and YOLO_ATTN_IMPORTS
     except BaseException:
         _STATE['active'] = False
         raise

@@ -40,8 +40,8 @@ import functools
 import importlib
 import inspect
 import logging
-import os
 
+from ..torchrun import local_rank, rank
 from .compat import replace_in_yolov5
 
 LOGGER = logging.getLogger('yolov5')
@@ -61,11 +61,6 @@ MAIN_EDIT = (MAIN_CUDA_LINES,
 # yolov5 7.0.14 train.py train(): the DDP wrap, gated on CUDA.
 TRAIN_EDIT = ('    if cuda and RANK != -1:\n        model = smart_DDP(model)\n',
               '    if RANK != -1:  # yolo-attn: DDP on the CPU (gloo) too\n        model = smart_DDP(model)\n')
-
-
-def local_rank() -> int:
-    """torchrun's LOCAL_RANK (-1 outside torchrun), read as yolov5 reads it."""
-    return int(os.getenv('LOCAL_RANK', -1))
 
 
 def backend(opt, device) -> str:
@@ -110,7 +105,7 @@ def rank_zero_only(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if int(os.getenv('RANK', -1)) in (-1, 0):
+        if rank() in (-1, 0):
             return fn(*args, **kwargs)
 
     return wrapper

@@ -32,6 +32,7 @@ from .datasets import check_data
 from ..errors import OptionError, UserError, is_int
 from ..guards import images
 from ..guards.paths import check_run_name, claim_run_dir, refuse_url, refuse_urls
+from ..torchrun import rank
 
 SCRIPTS = YOLOV5_SCRIPTS  # the one list (compat)
 RUNS_GRAPH_OPS = ('TensorFlow SavedModel', 'TensorFlow GraphDef')  # may hold file I/O ops, Keras Lambda code
@@ -318,7 +319,7 @@ def run_script(script: str, argv: list[str]) -> int:
         stack.enter_context(_patched(module, 'parse_opt', parse_opt))
         if hasattr(module, 'intersect_dicts'):  # the train preflight may swap it for this run only
             stack.enter_context(_patched(module, 'intersect_dicts', module.intersect_dicts))
-        if hasattr(module, 'increment_path') and int(os.environ.get('RANK', -1)) <= 0:
+        if hasattr(module, 'increment_path') and rank() <= 0:
             stack.enter_context(_patched(module, 'increment_path', _claim))
         if script == 'detect':
             stack.enter_context(_patched(module, 'LoadImages', images.readable_images_class()))
