@@ -336,17 +336,20 @@ def test_blends_carried_from_a_checkpoint_and_restored():
     assert blends(target) == [0.375] * 3
 
 
-def test_residual_scales_get_their_own_group_without_weight_decay():
+def test_residual_scales_leave_the_weight_decayed_group():
     from yolov5.utils.torch_utils import smart_optimizer
     model = Model(load_cfg('yolov5n-se'), nc=5)
     apply_identity_start(model)
     optimizer = smart_optimizer(model, 'SGD', 0.01, 0.9, 5e-4)
-    assert attn_start.residual_group(optimizer, model) == 3
+    decayed = [g for g in optimizer.param_groups if g['weight_decay'] > 0]
     scales = {id(getattr(model.model[i], GAMMA)) for i in INSERTED}
-    groups = [{id(p) for p in g['params']} for g in optimizer.param_groups]
-    assert groups[-1] == scales and optimizer.param_groups[-1]['weight_decay'] == 0.0
-    assert all(not (g & scales) for g in groups[:-1])
-    assert sum(len(g) for g in groups) == len(list(model.parameters()))  # nothing lost or doubled
+    assert len(decayed) == 1 and scales <= {id(p) for p in decayed[0]['params']}  # yolov5's own grouping
+    assert attn_start.residual_group(optimizer, model) == 3
+    groups = [({id(p) for p in g['params']}, g['weight_decay']) for g in optimizer.param_groups]
+    assert len(groups) == 3  # train.py logs one learning rate per group
+    assert [wd for ids, wd in groups if scales <= ids] == [0.0]
+    assert all(not (ids & scales) for ids, wd in groups if wd > 0)
+    assert sum(len(ids) for ids, _ in groups) == len(list(model.parameters()))  # nothing lost or doubled
 
 
 def test_ema_keeps_the_blend_in_force_and_fitness_waits_for_full_strength():
@@ -422,3 +425,22 @@ def test_train_ramps_logs_strength_and_saves_the_paper_blocks(tmp_path):
         assert not any(k.endswith((BLEND, GAMMA)) for k in ckpt['model'].state_dict())  # the papers' blocks
     bad = run_cli('train', '--attn-start', 'identity', '--data', 'ds/shapes.yaml', cwd=tmp_path)
     assert bad.returncode == 2 and "invalid choice: 'identity'" in bad.stderr
+
+
+def test_train_with_residual_scales_keeps_them_and_logs_every_epoch(tmp_path):
+    out = run_cli('data', 'shapes', '--out', tmp_path / 'ds', '--train', '4', '--val', '4', '--imgsz', '64',
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    from yolo_attn.config.files import resolve_weights
+    run = run_cli('train', '--data', 'ds/shapes.yaml', '--cfg', 'yolov5n-eca', '--weights',
+                  resolve_weights('yolov5n-shapes.pt'), '--epochs', '2', '--batch-size', '4', '--imgsz', '64',
+                  '--device', 'cpu', '--workers', '0', '--noplots', '--attn-start', 'residual', '--name', 'eca',
+                  cwd=tmp_path)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert '3 residual scales in the parameter group without weight decay' in log
+    run_dir = tmp_path / 'runs' / 'train' / 'eca'
+    assert len((run_dir / 'results.csv').read_text().splitlines()) == 3  # yolov5's per-epoch log, 2 epochs
+    ckpt = load_checkpoint(run_dir / 'weights' / 'last.pt')
+    assert [k for k in ckpt['model'].state_dict() if k.endswith(GAMMA)] == [f'model.{i}.{GAMMA}' for i in INSERTED]
+    assert ',residual |γ| mean ' in (run_dir / 'attention.csv').read_text()

@@ -9,13 +9,13 @@ blocks collapses (CBAM from the stock shapes checkpoint: mAP50 0.000 before trai
   Epoch 0 equals the transferred model; once ``b`` = 1 the blend is dropped from the saved weights,
   which then compute the papers' formulas. best.pt is chosen among epochs at full strength only.
 * ``paper``: the papers' formulas from the first step (the default from scratch).
-* ``residual``: a learned per-channel scale from 0 (ReZero/LayerScale), in an optimizer group of
-  its own without weight decay. A different architecture from the paper's.
+* ``residual``: a learned per-channel scale from 0 (ReZero/LayerScale), in the optimizer group
+  without weight decay. A different architecture from the paper's.
 
 Starts a checkpoint already holds are carried over (``--resume``, fine-tuning, transfer into another
 YAML through the layer correspondence). Hooks, for one train.py run (``patched_train``): its
 ``argparse`` knows the flags; ``smart_optimizer`` prepares the blocks, validates once after a
-transfer (``epoch 0 (after transfer): ...``) and adds the residual group; ``create_dataloader``
+transfer (``epoch 0 (after transfer): ...``) and moves residual scales out of weight decay; ``create_dataloader``
 gives the batches per epoch; ``ModelEMA`` keeps the blend exact in the EMA copy; ``fitness``
 ignores epochs below full strength; ``strip_optimizer`` drops finished blends from last/best.pt.
 Per epoch the blend and each block's strength (``blocks.strength``) are logged and written to
@@ -126,16 +126,19 @@ def prepare(model, mode, fresh, carried, frozen=()) -> list[int]:
 
 
 def residual_group(optimizer, model) -> int:
-    """Move every trainable residual scale into a parameter group of its own without weight decay
-    (yolov5's ``smart_optimizer`` puts any parameter not named bias/weight into the decayed group)."""
+    """Move every trainable residual scale out of the weight-decayed parameter group into the one
+    without weight decay (yolov5's ``smart_optimizer`` decays any parameter not named bias/weight,
+    pulling the scales toward 0). The group count stays 3: train.py's loggers write one column
+    per group's learning rate."""
     scales = [m._parameters[GAMMA] for m in model.modules()
               if m._parameters.get(GAMMA) is not None and m._parameters[GAMMA].requires_grad]
-    if not scales:
+    free = [g for g in optimizer.param_groups[1:] if g.get('weight_decay', 0) == 0]  # [0]: biases (own warmup)
+    if not scales or not free:
         return 0
     ids = {id(p) for p in scales}
     for group in optimizer.param_groups:
         group['params'] = [p for p in group['params'] if id(p) not in ids]
-    optimizer.add_param_group({'params': scales, 'weight_decay': 0.0})
+    free[-1]['params'].extend(scales)
     return len(scales)
 
 
@@ -324,7 +327,7 @@ def install(opt, ckpt=None) -> StartRun:
         optimizer = original(model, *args, **kwargs)
         n = residual_group(optimizer, model)
         if n:
-            LOGGER.info(f'attention start: {n} residual scales in a parameter group of their own (no weight decay)')
+            LOGGER.info(f'attention start: {n} residual scales in the parameter group without weight decay')
         return optimizer
 
     train.smart_optimizer = smart_optimizer
