@@ -22,7 +22,7 @@ from pathlib import Path
 CASE = r'''
 import sys, tracemalloc
 from pathlib import Path
-from yolo_attn.heatmaps.run import run
+from yolo_attn.heatmaps.runner import run
 src, out, imgsz, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 kw = dict(weights='yolov5n-shapes.pt', source=src, imgsz=imgsz, conf_thres=0.01, save_maps=True, project=out)
 run(max_det=1, name='warm-up', **kw)

@@ -37,9 +37,10 @@ import torch
 from tqdm import tqdm
 
 import yolo_attn  # noqa: F401
-from yolo_attn.heatmaps.engine import METHODS, HeatmapEngine
+from yolo_attn.heatmaps.engine import HeatmapEngine
+from yolo_attn.heatmaps.methods import CAM_CLASSES, cam_class
 from yolo_attn.heatmaps.layers import resolve as resolve_layers
-from yolo_attn.heatmaps.run import overlay, write
+from yolo_attn.heatmaps.runner import overlay, write
 from yolo_attn.config.summary import build_model
 
 
@@ -74,7 +75,7 @@ def reference_loop(model, x, k, method):
         output.register_hook(lambda g: store.__setitem__('g', g))
 
     h = layer.register_forward_hook(keep)
-    cam = METHODS[method](model, [layer])
+    cam = cam_class(method)(model, [layer])
     cam.activations_and_grads.release()
     for p in model.parameters():
         p.requires_grad_(True)
@@ -123,7 +124,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--ks', type=int, nargs='+', default=[1, 10, 20, 50])
     ap.add_argument('--repeats', type=int, default=3)
-    ap.add_argument('--method', default='elementwise', choices=list(METHODS))
+    ap.add_argument('--method', default='elementwise', choices=list(CAM_CLASSES))
     ap.add_argument('--layers', default=None, help='roles or indices (default: the heatmap default)')
     ap.add_argument('--imgsz', type=int, default=640)
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own)')

@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import yolo_attn  # noqa: F401  (compat, registration: what a user's `import yol
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest.register_assert_rewrite('bad_input')  # its checks fail with pytest's detail, as a test module's do
+
 
 def run_cli(*args, cwd=None, timeout=600):
     """Run ``yolo-attn`` as a user would (a subprocess) and return the CompletedProcess."""
@@ -26,6 +29,24 @@ def run_cli(*args, cwd=None, timeout=600):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection, name lookup and child process is recorded and refused."""
+    attempts = []
+
+    def refuse(what):
+        def f(*args, **kwargs):
+            attempts.append((what, args[:2]))
+            raise OSError(f'test: {what} attempted')
+        return f
+
+    monkeypatch.setattr(socket.socket, 'connect', refuse('connect'))
+    monkeypatch.setattr(socket, 'create_connection', refuse('create_connection'))
+    monkeypatch.setattr(socket, 'getaddrinfo', refuse('getaddrinfo'))
+    monkeypatch.setattr(subprocess, 'Popen', refuse('subprocess'))
+    return attempts
 
 
 @pytest.fixture(scope='session')

@@ -86,7 +86,7 @@ def test_model_maps_are_at_original_size_and_flat_gates_get_a_note(ws):
 
 
 def test_cli_writes_attention_pngs_and_manifest(ws, tmp_path):
-    from yolo_attn.heatmaps.run import run
+    from yolo_attn.heatmaps.runner import run
     m = run(weights=ws / 'w.pt', source=ws / 'ds' / 'images' / 'val', imgsz=WS_IMGSZ, conf_thres=0.05, max_det=3,
             attention_maps=True, project=tmp_path)
     manifest = json.loads((Path(m['save_dir']) / 'heatmaps.json').read_text())

@@ -2,6 +2,7 @@
 
 import argparse
 import collections
+import importlib
 import os
 import re
 import subprocess
@@ -78,25 +79,13 @@ def test_bad_imgsz(cli):
     assert out.returncode == 2 and 'must be a multiple of the model stride 32' in out.stderr
 
 
-def test_tools_script_is_the_same_cli(tmp_path):
-    import subprocess
-    import sys
-    from conftest import ROOT
-    out = subprocess.run([sys.executable, str(ROOT / 'tools' / 'build.py'), '--cfg', 'yolov5n-se', '--imgsz', '320'],
-                         capture_output=True, text=True, cwd=tmp_path)
+def test_train_help_is_yolov5s_with_the_attention_start(tmp_path, cli):
+    out = cli('train', '--help', cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert 'forward check: ok' in out.stdout
-
-
-def test_train_help_is_yolov5s_and_tools_script_matches(tmp_path):
-    import subprocess
-    import sys
-    from conftest import ROOT
-    out = subprocess.run([sys.executable, str(ROOT / 'tools' / 'train.py'), '--help'], capture_output=True, text=True,
-                         cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    for flag in ('--weights', '--cfg', '--data', '--hyp', '--epochs', '--resume', '--freeze', '--exist-ok'):
+    for flag in ('--weights', '--cfg', '--data', '--hyp', '--epochs', '--resume', '--freeze', '--exist-ok',
+                 '--attn-start', '--attn-ramp'):
         assert flag in out.stdout
+    assert '{ramp,paper,residual}' in out.stdout
 
 
 def test_data_shapes_refuses_existing_folder(cli, tmp_path):
@@ -166,35 +155,22 @@ def test_the_light_records_match_the_libraries():
     """What the flags list without importing pytorch-grad-cam and OpenCV is what those libraries have."""
     import cv2
 
-    from yolo_attn.heatmaps.methods import GRADIENT_FREE, METHODS, CamMethod
+    from yolo_attn.heatmaps.methods import CAM_CLASSES, GRADIENT_FREE, CamMethod
     from yolo_attn.heatmaps.style import COLORMAP_NAMES
-    assert [m for m in METHODS if not CamMethod(m).uses_gradients] == list(GRADIENT_FREE)
+    assert [m for m in CAM_CLASSES if not CamMethod(m).uses_gradients] == list(GRADIENT_FREE)
     assert list(COLORMAP_NAMES) == sorted(k[len('COLORMAP_'):].lower() for k in dir(cv2) if k.startswith('COLORMAP_'))
 
 
-def test_a_lazy_package_name_stays_the_object_when_its_submodule_loads(tmp_path, monkeypatch):
-    """``yolo_attn.lazy``: ``from yolo_attn.heatmaps import run`` is the function, also after the module
-    ``yolo_attn.heatmaps.run`` was imported (the import system sets it on the package)."""
-    pkg = tmp_path / 'lazypkg'
-    pkg.mkdir()
-    (pkg / '__init__.py').write_text('from yolo_attn.lazy import export\n'
-                                     "__all__ = export(__name__, {'run': ('run',)})\n")
-    (pkg / 'run.py').write_text('def run():\n    return 42\n')
-    (pkg / 'helpers.py').write_text('VALUE = 7\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        import lazypkg
-        assert 'lazypkg.run' not in sys.modules and 'run' in dir(lazypkg)
-        import lazypkg.run  # noqa: F401
-        from lazypkg import run
-        assert run() == 42 and lazypkg.run is run and lazypkg.__all__ == ['run']
-        # a submodule read as an attribute, as when the package's __init__ imported it eagerly
-        assert 'lazypkg.helpers' not in sys.modules and lazypkg.helpers.VALUE == 7
-        with pytest.raises(AttributeError):
-            lazypkg.nothing
-    finally:
-        for name in ('lazypkg', 'lazypkg.run', 'lazypkg.helpers'):
-            sys.modules.pop(name, None)
+def test_package_names_are_the_objects_once_their_modules_load():
+    """PEP 562 names of the packages: ``heatmaps.run`` is the function (its module is ``runner``)."""
+    import yolo_attn.evaluation as evaluation
+    import yolo_attn.heatmaps as heatmaps
+    from yolo_attn.heatmaps.runner import run
+    assert heatmaps.run is run and callable(heatmaps.run)
+    assert heatmaps.DEFAULTS is importlib.import_module('yolo_attn.heatmaps.options').DEFAULTS
+    assert evaluation.verdict is importlib.import_module('yolo_attn.evaluation.sanity').verdict
+    with pytest.raises(AttributeError):
+        heatmaps.nothing
 
 
 def configured(command):

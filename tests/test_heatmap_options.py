@@ -10,7 +10,7 @@ import torch
 
 from conftest import WS_IMGSZ
 from yolo_attn.errors import OptionError
-from yolo_attn.heatmaps.methods import METHODS, CamMethod
+from yolo_attn.heatmaps.methods import CAM_CLASSES, CamMethod, cam_class
 from yolo_attn.heatmaps.options import DEFAULTS, HeatmapOptions
 
 
@@ -36,7 +36,7 @@ class Logit:
         return out[self.c]
 
 
-@pytest.mark.parametrize('method', list(METHODS))
+@pytest.mark.parametrize('method', list(CAM_CLASSES))
 def test_cam_method_equals_grad_cams_own_per_layer_maps(method):
     """``CamMethod.per_layer`` on activations and gradients we computed equals grad-cam's own
     forward, backward and ``compute_cam_per_layer`` on the same model, layers and targets."""
@@ -44,7 +44,7 @@ def test_cam_method_equals_grad_cams_own_per_layer_maps(method):
     x = torch.rand(2, 3, 16, 20, generator=torch.Generator().manual_seed(1))
     targets = [Logit(1), Logit(3)]
     layers = [net.a, net.b]
-    cam = METHODS[method](net, layers)
+    cam = cam_class(method)(net, layers)
     cam.compute_input_gradient = True
     cam(x, targets)
     theirs = np.concatenate(cam.compute_cam_per_layer(x, targets, False), axis=1)
@@ -83,7 +83,7 @@ def test_defaults_written_once_and_read_by_every_entry_point():
     their defaults from ``options.DEFAULTS``."""
     from yolo_attn.cli import make_parser
     from yolo_attn.evaluation.perturb import Perturber
-    from yolo_attn.heatmaps.run import run
+    from yolo_attn.heatmaps.runner import run
     params = inspect.signature(run).parameters
     shared = [n for n in params if n in HeatmapOptions.__dataclass_fields__]
     assert len(shared) >= 12
@@ -95,12 +95,44 @@ def test_defaults_written_once_and_read_by_every_entry_point():
         if hasattr(args, name):
             assert getattr(args, name) == getattr(DEFAULTS, name), name
     assert inspect.signature(Perturber).parameters['imgsz'].default == DEFAULTS.imgsz
-    from yolo_attn.evaluation import compare, evaluate, options
-    for fn in (evaluate.run, compare.run):  # heatmap-eval / heatmap-compare: their own max_det only
+    from yolo_attn.evaluation import compare, evaluate
+    from yolo_attn.evaluation.options import EVAL, EvalOptions
+    for fn in (evaluate.run, compare.run):  # heatmap-eval / heatmap-compare: the evaluation's own where they differ
         params = inspect.signature(fn).parameters
         for name in ('imgsz', 'method', 'target', 'layers', 'conf_thres', 'iou_thres'):
             assert params[name].default == getattr(DEFAULTS, name), (fn.__module__, name)
-        assert params['max_det'].default == options.MAX_DET
+        for name in EvalOptions.__dataclass_fields__:
+            if name in params:
+                assert params[name].default == getattr(EVAL, name), (fn.__module__, name)
+    for name in ('steps', 'baseline', 'batch', 'match_iou', 'protocol', 'box_multiple'):
+        assert inspect.signature(Perturber).parameters[name].default == getattr(EVAL, name), name
+
+
+@pytest.mark.parametrize('command, argv', [
+    ('heatmap', ['--weights', 'w.pt', '--source', 'x']),
+    ('heatmap-eval', ['--weights', 'w.pt', '--data', 'd.yaml']),
+    ('heatmap-compare', ['--weights', 'a.pt', 'b.pt', '--source', 'x']),
+])
+def test_every_flag_default_is_its_options_field(command, argv):
+    """Each flag's default is read from the one place it is written: the command family's options
+    object, the figure style, the run-folder rule; a flag whose default differs fails here."""
+    from yolo_attn.cli import make_parser
+    from yolo_attn.evaluation.options import EVAL
+    from yolo_attn.guards.paths import PROJECTS, RUN_NAME
+    from yolo_attn.heatmaps.style import Style
+    args = vars(make_parser(command).parse_args([command, *argv]))
+    homes = [({'project': PROJECTS[command], 'name': RUN_NAME}, 'paths')]
+    if command != 'heatmap':
+        homes.append((vars(EVAL), 'EVAL'))  # the evaluation's own (max_det, batch, device, ...) first
+    homes += [({k: getattr(DEFAULTS, k) for k in HeatmapOptions.__dataclass_fields__}, 'DEFAULTS'),
+              ({k: getattr(Style, k) for k in Style.__dataclass_fields__}, 'Style')]
+    checked = 0
+    for dest, value in args.items():
+        home = next(((h, where) for h, where in homes if dest in h), None)
+        if home is not None:
+            assert value == home[0][dest], f'--{dest}: default {value!r}, {home[1]} says {home[0][dest]!r}'
+            checked += 1
+    assert checked >= 12
 
 
 def test_options_are_keyword_only_frozen_and_checked():

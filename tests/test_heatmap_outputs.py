@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import WS_IMGSZ, run_cli
-from yolo_attn.heatmaps.run import run
+from yolo_attn.heatmaps.runner import run
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 KW = dict(imgsz=WS_IMGSZ, conf_thres=0.05, max_det=3)

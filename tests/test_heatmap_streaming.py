@@ -10,7 +10,7 @@ import numpy as np
 from conftest import WS_IMGSZ
 from yolo_attn.heatmaps import explain, load_model
 from yolo_attn.heatmaps.engine import renorm_in_box, to_original
-from yolo_attn.heatmaps.run import run
+from yolo_attn.heatmaps.runner import run
 
 BIG = (960, 960)  # a map at this size is 3.7 MB; at the letterboxed 160 x 160 input 102 kB
 

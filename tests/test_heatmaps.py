@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from conftest import WS_IMGSZ, run_cli
-from yolo_attn.heatmaps import METHODS, ScoreTarget, explain, load_model
+from yolo_attn.heatmaps import ScoreTarget, explain, load_model
+from yolo_attn.heatmaps.methods import CAM_CLASSES, cam_class
 from yolo_attn.heatmaps import run as heatmap_run
-from yolo_attn.heatmaps.targets import PredictionsOnly
+from yolo_attn.heatmaps.predictions import PredictionsOnly
 from yolo_attn.heatmaps.api import open_source
 
 IMGSZ = WS_IMGSZ  # the workspace fixture `ws` (conftest.py): random yolov5n-cbam, shapes images
@@ -35,7 +36,7 @@ def test_every_detection_gets_a_non_constant_map_on_all_heads(ws):
         assert 0 <= d.energy_in_box <= 1
 
 
-@pytest.mark.parametrize('method', list(METHODS))
+@pytest.mark.parametrize('method', list(CAM_CLASSES))
 def test_fast_path_equals_pytorch_grad_cam(ws, method):
     from yolov5.utils.segment.general import scale_image
     model = load_model(ws / 'w.pt')
@@ -48,7 +49,7 @@ def test_fast_path_equals_pytorch_grad_cam(ws, method):
                     if d.index == det.index)
         _, im, im0, _, _ = next(iter(open_source(path, IMGSZ, int(model.stride.max()))))
         x = torch.from_numpy(im)[None].float() / 255
-        cam = METHODS[method](PredictionsOnly(model), [model.model[layer]])
+        cam = cam_class(method)(PredictionsOnly(model), [model.model[layer]])
         cam.compute_input_gradient = True  # fused weights do not require grad; let activations carry it
         ref = cam(x, targets=[ScoreTarget(det.index, det.cls)])[0]
         ref = scale_image(x.shape[2:], ref, im0.shape)[..., 0]
@@ -235,7 +236,7 @@ def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
     for d in picked:
         ref = []
         for layer in plan.for_level(d.level):
-            cam = METHODS[DEFAULT_METHOD](PredictionsOnly(model), [model.model[layer]])
+            cam = cam_class(DEFAULT_METHOD)(PredictionsOnly(model), [model.model[layer]])
             cam.compute_input_gradient = True
             whole = cam(x, targets=[ScoreTarget(d.index, d.cls)])[0]  # one layer: renormalised by its aggregation
             per_layer = cam.compute_cam_per_layer(x, [ScoreTarget(d.index, d.cls)], False)[0][0, 0]  # before it

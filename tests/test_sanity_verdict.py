@@ -96,8 +96,8 @@ def test_a_failing_head_level_keeps_the_method_from_passing():
 
 
 def test_not_per_detection_methods_are_read_from_the_library():
-    from yolo_attn.heatmaps.engine import METHODS
-    assert [m for m in METHODS if not per_detection(m)] == ['eigencam']
+    from yolo_attn.heatmaps.methods import CAM_CLASSES
+    assert [m for m in CAM_CLASSES if not per_detection(m)] == ['eigencam']
     assert NOT_PER_DETECTION in describe('eigencam') and describe('eigengradcam') == 'eigengradcam'
 
 

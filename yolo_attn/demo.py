@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 from .config.files import resolve_weights
+from .data import SIZES
+from .guards.paths import PROJECTS, RUN_NAME
 
-# Settings of the measured demo run (README, "Demo").
-DEMO = dict(cfg='yolov5n-cbam', imgsz=320, n_train=256, n_val=64, epochs=20, batch=16, seed=0,
-            weights='pretrained', heatmap_images=4)
+# Settings of the measured demo run (benchmarks/README.md, "The demo").
+DEMO = dict(cfg='yolov5n-cbam', **SIZES, epochs=20, batch=16, weights='pretrained', heatmap_images=4)
 
 
 def pretrained_weights() -> Path:
@@ -24,7 +25,7 @@ def pretrained_weights() -> Path:
     return resolve_weights('yolov5n-shapes.pt')
 
 
-def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
+def run_demo(project=PROJECTS['demo'], name=RUN_NAME, **overrides) -> dict:
     """Run the demo into a new ``project/name*`` folder; return its summary (also saved as JSON)."""
     import yolov5.val as val
 
@@ -53,7 +54,7 @@ def run_demo(project='runs/demo', name='exp', **overrides) -> dict:
     blocks = demo_block_strength(best, data, s['imgsz'])
     heatmaps = None
     if s['heatmap_images']:
-        from .heatmaps.run import run as heatmap_run
+        from .heatmaps.runner import run as heatmap_run
         sources = out / 'heatmap_images.txt'
         sources.write_text(''.join(f'{p}\n' for p in sorted((Path(data).parent / 'images' / 'val').glob('*.jpg'))
                                    [:s['heatmap_images']]))

@@ -11,10 +11,11 @@ def configure_data(p) -> None:
     s = sub.add_parser('shapes', help='coloured shapes on textured backgrounds, 5 classes, small to large objects',
                        formatter_class=p.formatter_class)
     s.add_argument('--out', required=True, help='new folder for images/, labels/ and shapes.yaml')
-    s.add_argument('--train', type=int, default=256, help='number of training images')
-    s.add_argument('--val', type=int, default=64, help='number of validation images')
-    s.add_argument('--imgsz', type=int, default=320, help='image size (pixels, multiple of 32)')
-    s.add_argument('--seed', type=int, default=0, help='random seed (same seed, same dataset)')
+    from ..data import SIZES
+    s.add_argument('--train', type=int, default=SIZES['n_train'], help='number of training images')
+    s.add_argument('--val', type=int, default=SIZES['n_val'], help='number of validation images')
+    s.add_argument('--imgsz', type=int, default=SIZES['imgsz'], help='image size (pixels, multiple of 32)')
+    s.add_argument('--seed', type=int, default=SIZES['seed'], help='random seed (same seed, same dataset)')
     s.add_argument('--difficulty', choices=('easy', 'hard'), default='easy',
                    help='hard: distractor shapes, clutter, more occlusion and small objects (same 5 classes)')
     from ..guards import images
@@ -36,8 +37,9 @@ def run_data(args) -> int:
 
 
 def configure_demo(p) -> None:
-    p.add_argument('--project', default='runs/demo', help='save to project/name')
-    p.add_argument('--name', default='exp', help='save to project/name (a new exp2, exp3, ... if taken)')
+    from ..guards.paths import PROJECTS, RUN_NAME
+    p.add_argument('--project', default=PROJECTS['demo'], help='save to project/name')
+    p.add_argument('--name', default=RUN_NAME, help='save to project/name (a new exp2, exp3, ... if taken)')
     p.add_argument('--epochs', type=int, default=None, help='override the measured demo setting (20)')
     p.add_argument('--weights', default=None,
                    help="starting checkpoint (default: the shipped yolov5n-shapes.pt; '' trains from scratch)")

@@ -1,44 +1,34 @@
 """``yolo-attn heatmap | heatmap-eval | heatmap-compare``: the saliency maps and their evaluation.
 
-Each command's flags are set up by a light module (``heatmaps.flags``, ``evaluation.options``:
-no torch, pytorch-grad-cam, OpenCV or yolov5, so ``--help`` and argument errors answer at once);
-its run lives with its code (``heatmaps.run``, ``evaluation.evaluate``, ``evaluation.compare``:
-``run_from_args``), imported only when the command runs.
+The flags are set up by ``cli.flags`` (light: ``--help`` and argument errors answer at once); each
+command's ``run`` (``heatmaps.runner``, ``evaluation.evaluate``, ``evaluation.compare``) is imported
+only when the command runs.
 """
 
 from __future__ import annotations
 
+from . import flags
 from .command import Command
 
 
-def configure_heatmap(p) -> None:
-    from ..heatmaps.flags import add_arguments
-    add_arguments(p)
-
-
 def run_heatmap(args) -> int:
-    from ..heatmaps.run import run_from_args
-    return run_from_args(args)
-
-
-def configure_eval(p) -> None:
-    from ..evaluation.options import add_eval_arguments
-    add_eval_arguments(p)
+    from ..heatmaps.runner import run
+    run(**flags.kwargs_for(run, args))
+    return 0
 
 
 def run_eval(args) -> int:
-    from ..evaluation.evaluate import run_from_args
-    return run_from_args(args)
-
-
-def configure_compare(p) -> None:
-    from ..evaluation.options import add_compare_arguments
-    add_compare_arguments(p)
+    from ..evaluation.evaluate import run
+    from ..evaluation.options import check
+    run(**check(flags.kwargs_for(run, args)))
+    return 0
 
 
 def run_compare(args) -> int:
-    from ..evaluation.compare import run_from_args
-    return run_from_args(args)
+    from ..evaluation.compare import run
+    from ..evaluation.options import check
+    run(**check(flags.kwargs_for(run, args)))
+    return 0
 
 
 def guarded(run, configure):
@@ -61,9 +51,9 @@ def guarded(run, configure):
 
 COMMANDS = {
     'heatmap': Command('one saliency PNG per detected object, an overview per image, heatmaps.json',
-                       *guarded(run_heatmap, configure_heatmap)),
+                       *guarded(run_heatmap, flags.add_heatmap_arguments)),
     'heatmap-eval': Command('faithfulness of the heatmaps on a labelled split: pointing game, deletion/insertion, '
-                            'sanity check', *guarded(run_eval, configure_eval)),
+                            'sanity check', *guarded(run_eval, flags.add_eval_arguments)),
     'heatmap-compare': Command("several models' heatmaps of the same objects side by side, metrics per model",
-                               *guarded(run_compare, configure_compare)),
+                               *guarded(run_compare, flags.add_compare_arguments)),
 }

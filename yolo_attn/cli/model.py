@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 
+from ..guards.images import IMGSZ
 from .command import Command
 
 
@@ -18,7 +19,7 @@ def configure_blocks(p) -> None:
     p.add_argument('--weights', default=None,
                    help="a checkpoint: list its blocks and how much each changes its features on --source instead")
     p.add_argument('--source', default=None, help='images for --weights (file, folder, glob or .txt list)')
-    p.add_argument('--imgsz', type=int, default=640, help='inference size for --weights')
+    p.add_argument('--imgsz', type=int, default=IMGSZ, help='inference size for --weights')
     p.add_argument('--max-images', type=int, default=8, help='images of --source measured')
 
 
@@ -66,7 +67,7 @@ def configure_build(p) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument('--cfg', help='model YAML: a path or a shipped name such as yolov5s-cbam')
     what.add_argument('--all', action='store_true', help='every shipped model YAML (yolo_attn/models/)')
-    p.add_argument('--imgsz', type=int, default=640, help='image size for GFLOPs and the forward check')
+    p.add_argument('--imgsz', type=int, default=IMGSZ, help='image size for GFLOPs and the forward check')
     p.add_argument('--nc', type=int, default=None, help="override the number of classes (default: the YAML's nc)")
     from ..guards import images
     images.add_argument(p)

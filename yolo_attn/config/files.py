@@ -1,14 +1,9 @@
 """The shipped files (package data) and model YAMLs by short name, loaded as data.
 
-The model YAMLs and the starting checkpoint live inside the package, ``yolo_attn/models/``
-(``models/`` at the repository root is a link to it), and are found with ``importlib.resources``:
-the same lookup serves a source checkout, an editable install, a wheel and ``pip install --user``.
-
-Short names (``yolov5s-cbam``, ``yolov5s-cbam.yaml``, ``yolov5s``, ``yolov5s6``, ``yolov5s-seg``)
-resolve, from any working directory, in this order: an existing path as given; the shipped
-``models/``; yolov5's own ``models/``, ``models/hub/`` and ``models/segment/``. Weights resolve
-the same way (``resolve_weights``): a path as given, else a shipped checkpoint by file name
-(``yolov5n-shapes.pt``). YAML is read with ``yaml.safe_load`` (``yamlfile``): nothing is executed.
+Shipped YAMLs and checkpoint live in ``yolo_attn/models/`` (found with ``importlib.resources``, so
+any install works). A short name (``yolov5s-cbam``, ``yolov5s``) resolves as: an existing path, the
+shipped ``models/``, then yolov5's ``models/``, ``models/hub/``, ``models/segment/``; weights
+likewise (``resolve_weights``). YAML is read with ``yamlfile``: nothing is executed.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """A YOLOv5 ``parse_model`` that knows registered blocks and never ``eval``s YAML text.
 
-Upstream ``yolov5.models.yolo.parse_model(d, ch)`` resolves module names with ``eval`` in its
-module's globals, ``eval``s every string argument, and infers channels from a set literal written
-inside the function, so a new block can only be added by editing yolov5. This parser builds the
-same network for every stock YAML (the stock-equivalence test checks all of them) and adds:
-
-* module names resolve through the block registry, then YOLOv5's own modules (the classes in the
-  namespace of the ``models.yolo`` module the parser is installed into), then ``nn.<Name>``;
-* string arguments are evaluated by a small AST interpreter that allows literals, the names
-  ``nc``/``anchors``/``na``/``no``/``None``/``True``/``False``, numeric arithmetic, ``nn.<Module>``
-  classes and calls of them with literal arguments (``nn.LeakyReLU(0.1)``). A bare unknown name
-  stays a string (upstream's ``NameError`` fallback, e.g. ``'nearest'``); anything else is refused
-  with a ``ModelConfigError`` naming the layer, and nothing runs;
-* registered blocks receive the input channel count first (``Block(c1, *args)``), and are
-  checked to preserve their input's shape.
+Builds the same network as upstream ``yolov5.models.yolo.parse_model`` for every stock YAML
+(the stock-equivalence test), but module names resolve through the block registry, yolov5's own
+modules, then ``nn.<Name>``; string args go through a small AST interpreter (literals, ``nc``,
+``anchors``, arithmetic, ``nn.<Module>(literals)``; a bare unknown name stays a string, anything
+else is a ``ModelConfigError``); blocks get ``c1`` first and must keep their input's shape.
 """
 
 from __future__ import annotations
@@ -27,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int, is_number
-from ..guards.model_limits import check_header, check_layer_size, check_repeats
+from .limits import check_header, check_layer_size, check_repeats
 from ..blocks.plugins import registered
 from ..blocks.registry import yolov5_modules
 
@@ -161,7 +152,7 @@ def make_parse_model(namespace: dict, prepare=None):
             if key not in d:
                 raise ModelConfigError(f'model YAML has no {key!r} key')
         anchors, nc, gd, gw = d['anchors'], d['nc'], d['depth_multiple'], d['width_multiple']
-        check_header(nc, gd, gw, anchors)  # guards.model_limits: bounded before anything is built
+        check_header(nc, gd, gw, anchors)  # config.limits: bounded before anything is built
         rows = (d['backbone'] or []) + (d['head'] or [])
         na = (len(anchors[0]) // 2) if isinstance(anchors, list) else anchors
         no = na * (nc + 5)

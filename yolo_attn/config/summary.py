@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelConfigError
-from ..guards.model_limits import RUN_ERRORS, forward_error
+from ..guards.images import IMGSZ
+from .limits import RUN_ERRORS, forward_error
 from .files import load_cfg, resolve_cfg
 
 
@@ -43,11 +44,8 @@ def layer_table_only():
 
 
 def build_model(cfg, nc: int | None = None, verbose: bool = False, ch: int = 3):
-    """yolov5's ``Model`` for a YAML path or short name, from any folder; config errors name the file.
-
-    This is ``yolo_attn.model('yolov5s-cbam.yaml')``: yolov5's own class, built by the plugin's
-    parser, so it trains, validates and saves as usual. ``verbose`` prints yolov5's layer table.
-    """
+    """yolov5's ``Model`` for a YAML path or short name, built by the plugin's parser
+    (``yolo_attn.model(...)``); config errors name the file. ``verbose`` prints yolov5's layer table."""
     from yolov5.models.yolo import Model
     path = resolve_cfg(cfg)
     d = load_cfg(path)
@@ -88,7 +86,7 @@ def gflops(model, imgsz: int) -> float:
     return thop.profile(deepcopy(model), inputs=(im,), verbose=False)[0] / 1e9 * 2
 
 
-def summarize(model, imgsz: int = 640) -> ModelSummary:
+def summarize(model, imgsz: int = IMGSZ) -> ModelSummary:
     """Parameters, GFLOPs and one eval-mode forward at ``imgsz``, checked against the head's grid."""
     if imgsz % int(model.stride.max()):
         raise ModelConfigError(f'--imgsz {imgsz} must be a multiple of the model stride {int(model.stride.max())}')

@@ -1,26 +1,10 @@
 """YAML surgery: insert attention blocks into a YOLOv5 model YAML and rewire every reference.
 
-A model YAML is a list of rows ``[from, number, module, args]``; ``from`` is ``-1`` (the previous
-row), a negative offset, an absolute index, or a list of these (``Concat``, ``Detect``). Putting a
-block after row ``h`` by hand means shifting every later absolute index, fixing negative offsets
-that now span the new row, and deciding what the layers that read ``h`` should read. Here that is
-done by construction, with one rule: **a block is inserted after its host and every reference to
-the host now reads the block** (the same feature, attended). ``-1`` references stay ``-1``
-where they still mean the previous row; ``Detect`` reads the layers it read before (attended if
-a block follows them). The same rule serves three front ends:
-
-* ``insert_blocks(d, block, after, args)``: the new model dict and the layer correspondence
-  ``{old index: new index}`` (what ``transfer.layer_correspondence`` finds by alignment);
-* ``expand_attention(d)``: a declarative ``attention:`` section in a model YAML, e.g.
-  ``attention: [{block: CBAM, after: [4, 6, 9], args: []}]``, expanded into rows at load time;
-  every ``after`` names a row of the YAML as written (several entries on one host stack, in order);
-* ``insert_into_yaml_file`` / ``yolo-attn insert``: the new YAML as text, comments and key order
-  kept (``textedit``), checked to build before it is written.
-
-Only registered blocks can be inserted: they take the input channels first and keep the input's
-shape (``registry``), so nothing else in the network changes. The shape is checked when the
-network is built (``insert_into_yaml_file`` builds it before writing; ``Model`` builds it for an
-``attention:`` section).
+One rule: **a block is inserted after its host and every reference to the host now reads the
+block**; ``-1`` stays ``-1`` where it still means the previous row, ``Detect`` reads what it read
+before. Front ends: ``insert_blocks`` (dict and ``{old: new}`` index map), ``expand_attention`` (an
+``attention:`` section) and ``insert_into_yaml_file`` (``yolo-attn insert``, via ``textedit``). Only
+registered, shape-keeping blocks (``registry``). See docs/surgery.md.
 """
 
 from __future__ import annotations
@@ -166,20 +150,15 @@ def expand_attention_with_map(d: dict) -> tuple[dict, dict[int, int]]:
 def expand_attention(d: dict) -> dict:
     """Expand a model dict's ``attention:`` section into rows; ``d`` itself when it has none.
 
-    ``attention: [{block: CBAM, after: [4, 6, 9], args: []}]`` puts CBAM after rows 4, 6 and 9 of
-    the YAML as written; later entries on the same row stack after earlier ones. The result has
-    no ``attention`` key. Errors (unknown block, an index out of range or after Detect) are one
-    ``ModelConfigError`` line naming the entry.
+    ``after`` names rows of the YAML as written; entries on one row stack in order. Errors (unknown
+    block, index out of range or after Detect) are one ``ModelConfigError`` line naming the entry.
     """
     return expand_attention_with_map(d)[0]
 
 
 def insert_blocks(d: dict, block: str, after: list[int], args: list | None = None) -> tuple[dict, dict[int, int]]:
-    """Insert ``block(c1, *args)`` after each row in ``after``; the new dict and ``{old: new}`` index map.
-
-    ``after`` indexes the rows of ``d`` as written. A dict that still has an ``attention:`` section
-    is expanded at the same time (its entries first), so the map always starts from ``d``'s rows.
-    The input dict is not modified.
+    """Insert ``block(c1, *args)`` after each row in ``after`` (rows of ``d`` as written); the new
+    dict and ``{old: new}`` index map. An ``attention:`` section is expanded first; ``d`` is not modified.
     """
     rows = _rows(d)
     entries = _section_entries(d) + [(block, list(after) if isinstance(after, (list, tuple)) else after,
@@ -204,14 +183,11 @@ def build_check(d: dict, where: str) -> None:
 
 
 def insert_into_yaml_file(src_path, dst_path, block: str, after: list[int], args: list | None = None) -> dict[int, int]:
-    """Write ``src_path`` with ``block`` inserted after rows ``after`` to the new file ``dst_path``.
+    """Write ``src_path`` (a path or a short name such as ``yolov5s``) with ``block`` inserted after
+    rows ``after`` to the new file ``dst_path``; returns ``{old index: new index}``.
 
-    ``src_path`` is a path or a short name (``yolov5s``). The stock layout (one row per line) is
-    edited line by line: comments, key order and formatting stay; each row's leading index comment
-    (``# 17 (P3/8-small)``) follows its row; the new rows say what they are. Other layouts (and
-    YAMLs with an ``attention:`` section, which is expanded) are written with ``yaml.safe_dump``
-    under a header comment. The new network is built once before anything is written. Refuses to
-    overwrite. Returns the layer correspondence ``{old index: new index}``.
+    The stock one-row-per-line layout is edited in place (comments, order and formatting kept);
+    others are written with ``yaml.safe_dump``. Built once before writing; refuses to overwrite.
     """
     import yaml
 

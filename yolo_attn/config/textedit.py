@@ -1,19 +1,10 @@
 """Edit a model YAML's layer rows as text, so comments, key order and formatting survive.
 
-PyYAML drops comments, and ruamel.yaml is not a dependency. YOLOv5's model YAMLs share one
-layout: ``backbone:`` and ``head:`` hold a flow sequence with one row per line::
-
-    backbone:
-      # [from, number, module, args]
-      [[-1, 1, Conv, [64, 6, 2, 2]],  # 0-P1/2
-       [-1, 1, Conv, [128, 3, 2]],  # 1-P2/4
-
-``rewrite_rows`` finds every row's span with a small scanner (brackets, quotes, comments), checks
-that each span reads back as the row PyYAML parsed and sits alone on its line, then edits in
-place: the ``from`` field where it changed, the row's leading index comment (``# 17 (P3/8-small)``
--> ``# 20 (P3/8-small)``), new rows as new lines after their host. Anything else returns ``None``
-and the caller falls back to ``dump_model_yaml`` (a clean re-serialisation under a header comment).
-The caller checks that the edited text reads back as the intended model dict either way.
+PyYAML drops comments and ruamel.yaml is not a dependency. For YOLOv5's layout (one
+``[from, number, module, args]`` row per line), ``rewrite_rows`` locates each row with a small
+scanner, checks it reads back as PyYAML parsed it, and edits ``from`` fields, index comments
+(``# 17 (P3/8-small)``) and new rows in place; otherwise it returns ``None`` and the caller uses
+``dump_model_yaml``. The caller checks the result reads back as the intended model dict.
 """
 
 from __future__ import annotations

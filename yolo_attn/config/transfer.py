@@ -1,11 +1,8 @@
 """Pretrained transfer across inserted layers: map layers by YAML correspondence, not by index.
 
-yolov5's ``intersect_dicts`` keeps checkpoint tensors whose key *and* shape match the new model.
-Inserting an attention row shifts every later index (``model.12.cv1`` -> ``model.13.cv1``), so
-stock weights for all later layers are silently dropped. Here the rows of the two YAMLs are
-aligned first — a longest common subsequence over (module, repeats, args), so inserted rows are
-the unmatched ones — and checkpoint keys are renamed to their corresponding layer before the
-usual key-and-shape intersection.
+yolov5's ``intersect_dicts`` keeps tensors whose key and shape match, so an inserted row
+(``model.12`` -> ``model.13``) silently drops every later layer's weights. Here the YAML rows are
+aligned first (longest common subsequence) and checkpoint keys renamed before that intersection.
 """
 
 from __future__ import annotations
@@ -30,12 +27,8 @@ def _signature(row) -> str:
 
 
 def layer_correspondence(src: dict, dst: dict) -> dict[int, int]:
-    """``{source layer index: target layer index}`` for layers present in both model dicts.
-
-    ``attention:`` sections are expanded first. A target that is the source plus an ``attention:``
-    section gets the map the expansion built (exact: no alignment, no ambiguity when an inserted
-    block equals a row already there).
-    """
+    """``{source layer index: target layer index}`` for layers present in both model dicts;
+    ``attention:`` sections expanded first (exact map when the target is the source plus one)."""
     if dst.get('attention') is not None and model_rows(dst) == layer_rows(src):
         from .surgery import expand_attention_with_map
         return expand_attention_with_map(dst)[1]

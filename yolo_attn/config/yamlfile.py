@@ -1,16 +1,9 @@
 """Every YAML we or yolov5 read (model, data, hyp, a run's opt.yaml): data only, bounded, one-line errors.
 
-* ``yaml.SafeLoader``: plain data only; a ``!!python/...`` tag is refused and nothing runs. A
-  key given twice in one mapping is refused (PyYAML would keep the last value silently).
-* Bounded: a file larger than ``MAX_BYTES`` is refused before parsing, and the node graph is
-  measured *before* it is turned into Python objects: each alias counts as a full copy of what it
-  names (what a consumer that walks, copies or prints the data pays), and more than ``MAX_NODES``
-  such nodes, a recursive alias, or nesting deeper than Python can follow, is refused in one
-  line. A 1 KB "billion laughs" file of nested aliases expands to ~10^9 nodes: refused in
-  milliseconds, where walking it took gigabytes.
-* ``safe_load`` is the same loader with ``yaml.safe_load``'s signature, handed to yolov5's
-  modules (``integration.untrusted``) so its own reads of hyp YAMLs, opt.yaml and data YAMLs obey
-  the same rules.
+``yaml.SafeLoader`` (no ``!!python/...`` tags), duplicate keys refused, files over ``MAX_BYTES``
+refused before parsing, and the node graph counted with aliases expanded before it becomes Python
+objects (over ``MAX_NODES``, a recursive alias or too deep: refused, so "billion laughs" files fail
+fast). ``safe_load`` has ``yaml.safe_load``'s signature and is handed to yolov5 (``untrusted``).
 """
 
 from __future__ import annotations

@@ -1,37 +1,9 @@
 """Deterministic synthetic object-detection dataset ("shapes") in YOLO format.
 
-Each image is an ``imgsz`` x ``imgsz`` 3-channel JPEG holding 2-8 filled shapes
-(see :data:`CLASS_NAMES`) on a textured background; the class of an object is
-decided by its outline only, never by its colour.
-
-Design
-------
-* **Background** -- cheap numpy/OpenCV texture: a tiny random colour grid
-  upscaled bicubically (low-frequency blobs), plus a linear gradient, plus
-  (half of the time) faint sinusoidal stripes, plus mild per-pixel noise.
-  It varies slowly, so a flat shape of a contrasting colour stands out.
-* **Sizes** -- the longer side of each object's box is log-uniform between
-  4 % and 50 % of the image side, so many objects are small enough to be
-  matched on YOLOv5's stride-8 head and a few fill half the image.
-* **Drawing** -- objects are placed largest first; each is rendered as an
-  anti-aliased coverage mask (OpenCV, sub-pixel ``shift``) in a local window
-  and alpha-blended in a random colour chosen to be far (RGB distance) from
-  the background under it and from any shape nearby.
-* **Occlusion** -- an integer id map records which object owns each pixel. A
-  placement is rejected if it would hide more than 30 % of an object already
-  drawn, and every label is computed at the end from the pixels the object
-  still owns, so boxes are tight around what is actually visible.
-* **Difficulty** -- ``easy`` (the default, described above) or ``hard``: the
-  same 5 labelled classes (so a model pretrained on ``easy``, e.g. the shipped
-  checkpoint, keeps its detection head) among 4 *unlabelled* distractor
-  outlines (hexagon, pentagon, ellipse, arrow: shapes of other classes, in
-  random colours, that a detector must learn to ignore), 4-14 labelled objects
-  and 2-8 distractors per image, boxes log-uniform from 3 % to 30 % of the
-  side (more small objects), up to 50 % of an object hidden by later ones,
-  and clutter (random lines) on the background.
-* **Determinism** -- every image has its own generator,
-  ``numpy.random.default_rng([seed, split, index])``; the same seed gives
-  byte-identical labels and images, and train and val never share a stream.
+Each image holds filled shapes (:data:`CLASS_NAMES`, told apart by outline only, never colour) on a
+textured background; ``hard`` adds unlabelled distractors, clutter, smaller and more occluded objects.
+Labels are boxes of the pixels each object still owns. Every image has its own generator,
+``numpy.random.default_rng([seed, split, index])``. Design: docs/training.md, "Implementation notes".
 """
 from __future__ import annotations
 
@@ -45,6 +17,7 @@ import yaml
 from tqdm import tqdm
 
 from ..errors import is_int
+from . import SIZES
 
 __all__ = ["CLASS_NAMES", "DIFFICULTIES", "generate_shapes"]
 
@@ -229,16 +202,14 @@ def _check_args(n_train, n_val, imgsz, seed, difficulty="easy") -> None:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
 
-def generate_shapes(out, n_train: int = 256, n_val: int = 64, imgsz: int = 320,
-                    seed: int = 0, progress: bool = True, difficulty: str = "easy") -> Path:
+def generate_shapes(out, n_train: int = SIZES["n_train"], n_val: int = SIZES["n_val"], imgsz: int = SIZES["imgsz"],
+                    seed: int = SIZES["seed"], progress: bool = True, difficulty: str = "easy") -> Path:
     """Write the shapes dataset under ``out`` and return the path of its data YAML.
 
-    Layout: ``out/images/{train,val}/*.jpg``, ``out/labels/{train,val}/*.txt``
-    (``cls xc yc w h``, normalised, 6 decimals) and ``out/shapes.yaml`` whose
-    ``path`` is the absolute path of ``out``. ``out`` must not exist or be an
-    empty directory; nothing already there is ever overwritten. ``difficulty``:
-    ``easy`` or ``hard`` (see the module docstring); an image's generator does
-    not depend on it, and ``easy`` images are the ones this module always drew.
+    Layout: ``out/images/{train,val}/*.jpg``, ``out/labels/{train,val}/*.txt`` (normalised
+    ``cls xc yc w h``) and ``out/shapes.yaml`` (absolute ``path``). ``out`` must not exist or be
+    empty: nothing is overwritten. ``difficulty``: ``easy`` or ``hard``; it does not change an
+    image's generator.
     """
     _check_args(n_train, n_val, imgsz, seed, difficulty)
     out = Path(out).expanduser()

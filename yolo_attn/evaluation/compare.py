@@ -34,17 +34,19 @@ from ..heatmaps.api import load_model, open_source
 from ..heatmaps.engine import class_names
 from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
 from ..heatmaps.figures import MISSED_COLOR, Style, tile
+from ..heatmaps.layers import normalise as normalise_layers
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
-from ..heatmaps.run import figure_style, new_run_dir, write
+from ..guards.paths import PROJECTS, RUN_NAME
+from ..heatmaps.runner import figure_style, new_run_dir, write
 from . import options, report
 from . import shard as sharded
-from .options import add_compare_arguments as add_arguments  # noqa: F401  (the flags live in options)
+from .options import EVAL as E
 from .options import explain_each  # shared with heatmap-eval (compare does not import evaluate)
 from .matching import greedy_match
 from .metrics import energy_pointing_game, pointing_game
-from .perturb import BOX_MULTIPLE, Perturber
+from .perturb import Perturber
 
 OBJECT_COLUMNS = ['image', 'object', 'model']  # objects.csv's header when no object was found
 PANEL_HEIGHT = 256  # pixels of each model's crop in a panel
@@ -79,7 +81,7 @@ def crop_box(dets, shape, context) -> tuple[int, int, int, int]:
     return (int(max(x1 - m, 0)), int(max(y1 - m, 0)), int(min(x2 + m, w)), int(min(y2 + m, h)))
 
 
-def group_objects(detections: list, match_iou=0.5) -> list[list]:
+def group_objects(detections: list, match_iou=E.match_iou) -> list[list]:
     """Objects across models (module docstring): per object, each model's detection or None.
     ``detections[j]``: model j's detections of one image."""
     objects = [[d] + [None] * (len(detections) - 1) for d in sorted(detections[0], key=lambda d: -d.score)]
@@ -141,11 +143,11 @@ def object_row(result, k, label, weights, det, ref, levels, plan, curve, png) ->
 
 
 def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
-        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=options.MAX_DET, match_iou=0.5, steps=20,
-        baseline='blur', batch=8,
-        protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, context=1.0, full_image=False,
-        line_thickness=None, alpha=0.5, colormap='jet', hide_labels=False, hide_conf=False, scale=1.0,
-        device='cpu', project='runs/heatmap-compare', name='exp', exist_ok=False) -> dict:
+        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=E.max_det, match_iou=E.match_iou, steps=E.steps,
+        baseline=E.baseline, batch=E.batch, protocol=E.protocol, box_multiple=E.box_multiple,
+        max_images=E.max_images, context=E.context, full_image=E.full_image, line_thickness=Style.line_thickness,
+        alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
+        scale=Style.scale, device=E.device, project=PROJECTS['heatmap-compare'], name=RUN_NAME, exist_ok=False) -> dict:
     """Compare the heatmaps of two or more models on the same images; write panels and tables."""
     device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     weights = [str(w) for w in weights]
@@ -157,7 +159,7 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
                         '(heatmap-eval compares methods)')
     method = chosen[0]
     style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
-    layers = options.layers(layers)
+    layers = normalise_layers(layers)
     models = [load_model(w, device) for w in weights]
     check_same_classes(models, weights)
     files = open_source(source, imgsz, int(models[0].stride.max())).files[:max_images]
@@ -223,8 +225,3 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
     print(report.markdown(metrics, ['model', 'detections', *report.METRICS, 'missed']))
     print(f'{objects} panels, objects.csv, metrics.csv and manifest.json saved to {save_dir}')
     return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics, 'skipped': skipped}
-
-
-def run_from_args(args) -> int:
-    run(**options.kwargs_from(args, run))
-    return 0

@@ -31,18 +31,20 @@ from ..guards.images import UNREADABLE, is_file
 from ..heatmaps.api import load_model
 from ..heatmaps.engine import class_names
 from ..heatmaps.options import DEFAULTS as D  # what is computed: its defaults written once
+from ..heatmaps.layers import normalise as normalise_layers
 from ..heatmaps.layers import resolve as resolve_layers
 from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
-from ..heatmaps.run import new_run_dir
+from ..guards.paths import PROJECTS, RUN_NAME
+from ..heatmaps.runner import new_run_dir
 from . import options, report
 from . import shard as sharded
-from .options import add_eval_arguments as add_arguments  # noqa: F401  (the flags live in options)
+from .options import EVAL as E
 from .options import explain_each
 from .matching import greedy_match, read_labels, require_labels
 from .metrics import energy_pointing_game, pointing_game
-from .perturb import BOX_MULTIPLE, Perturber
-from .sanity import PARTIAL_THRESHOLD, RAW_THRESHOLD, RandomisedMaps, correlations, verdicts
+from .perturb import Perturber
+from .sanity import RandomisedMaps, correlations, verdicts
 
 LOGGER = logging.getLogger('yolov5')
 
@@ -137,11 +139,11 @@ def evaluate_method(model, images, method, perturber, opts, sanity_max, record=N
 
 
 def run(weights, data, split='val', imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
-        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=options.MAX_DET, match_iou=0.5, steps=20,
-        baseline='blur', batch=8,
-        protocol='box', box_multiple=BOX_MULTIPLE, max_images=None, sanity=True, sanity_threshold=RAW_THRESHOLD,
-        sanity_partial_threshold=PARTIAL_THRESHOLD, sanity_max=100, device='cpu', project='runs/heatmap-eval',
-        name='exp', exist_ok=False) -> dict:
+        conf_thres=D.conf_thres, iou_thres=D.iou_thres, max_det=E.max_det, match_iou=E.match_iou, steps=E.steps,
+        baseline=E.baseline, batch=E.batch, protocol=E.protocol, box_multiple=E.box_multiple,
+        max_images=E.max_images, sanity=E.sanity, sanity_threshold=E.sanity_threshold,
+        sanity_partial_threshold=E.sanity_partial_threshold, sanity_max=E.sanity_max, device=E.device,
+        project=PROJECTS['heatmap-eval'], name=RUN_NAME, exist_ok=False) -> dict:
     """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
     device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     methods = options.methods(method)
@@ -150,12 +152,12 @@ def run(weights, data, split='val', imgsz=D.imgsz, method=D.method, target=D.tar
     d, images = split_with_labels(data, split, max_images)
     model = load_model(weights, device)
     check_classes(model, d['names'], data)
-    plan = resolve_layers(model, options.layers(layers))  # refused here, before any folder is made
+    plan = resolve_layers(model, normalise_layers(layers))  # refused here, before any folder is made
     perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
                           box_multiple=box_multiple)
     save_dir = new_run_dir(project, name, exist_ok) if sharded.shard.is_main() else None  # torchrun: rank 0 writes
     print(f'layers: {plan.describe()}')
-    opts = dict(imgsz=imgsz, target=target, layers=options.layers(layers), conf_thres=conf_thres,
+    opts = dict(imgsz=imgsz, target=target, layers=normalise_layers(layers), conf_thres=conf_thres,
                 iou_thres=iou_thres, max_det=max_det, match_iou=match_iou, device=device)
     record = report.Record(save_dir, 'results.csv', {
         'command': 'heatmap-eval', 'weights': str(weights), 'data': str(data), 'split': split, 'methods': methods,
@@ -246,8 +248,3 @@ def curve_timing(seconds: list, detections: list) -> dict:
             'per_detection_s': float(sum(seconds) / n) if n else float('nan'),
             'max_detections': max(detections) if detections else 0,
             'share_within_2s': float(np.mean(np.asarray(seconds) <= 2.0))}
-
-
-def run_from_args(args) -> int:
-    run(**options.kwargs_from(args, run))
-    return 0

@@ -1,17 +1,9 @@
 """Localisation and faithfulness numbers for one saliency map and one box (pure numpy).
 
-A map is a 2-D array at original image size (what ``Detection.map`` holds); a box is xyxy in the
-same pixels, rounded to whole pixels the way ``mapstats.energy_in_box`` rounds it: pixel
-column ``x`` is inside when ``round(x1) <= x < round(x2)`` (the same for rows).
-
-* **Pointing game** (Zhang et al., ECCV 2016): a hit when the map's maximum lies in the box. The
-  maximum is ``np.argmax`` (the first maximal pixel in row-major order); a constant map has no
-  maximum to point with and is a miss.
-* **Energy-based pointing game** (Score-CAM, Wang et al., CVPRW 2020): the share of the map's
-  total energy (sum of its non-negative values) that lies inside the box, in [0, 1]; 0 for an
-  all-zero map.
-* **AUC** of a deletion or insertion curve: trapezoidal area over the fraction of pixels perturbed,
-  0 … 1 on the x axis, so a curve that stays at 1 has AUC 1.
+Maps and boxes in original-image pixels, boxes rounded as ``mapstats.energy_in_box`` does.
+Pointing game (Zhang et al., ECCV 2016; a constant map is a miss), energy-based pointing game
+(Score-CAM, Wang et al., CVPRW 2020) and the AUC of deletion/insertion curves (trapezoidal, over the
+share perturbed). Definitions: docs/metrics.md.
 """
 
 from __future__ import annotations

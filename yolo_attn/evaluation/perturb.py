@@ -1,40 +1,10 @@
 """Deletion and insertion curves of a detection's saliency map (after RISE and the ODAM protocol).
 
-For a detection with class ``c``, box ``b`` (area ``A`` pixels) and map ``m`` (original image size):
-
-* pixels are ranked by ``m``, most salient first; equal values (a map's exact zeros, a plateau) in
-  a seeded random order (``saliency_order``), never in row order, which would delete the image's
-  top rows first;
-* ``steps`` + 1 images are made: at step ``k`` the top ``round(k / steps * L)`` pixels are
-  **deleted** (replaced by the baseline image's pixels) or, for insertion, copied from the image
-  **into** the baseline image. ``L`` is the protocol's budget (``perturbation_budget``):
-
-  - ``box`` (default): ``L = min(BOX_MULTIPLE x A, H x W)``, relative to the detection. The first
-    step of a 20-step curve perturbs 0.1 A, so a map that ranks the object's pixels first removes
-    the object within the curve and a map beside it does not;
-  - ``image`` (the protocol before issue 11, kept for comparison): ``L = H x W``; the first step of
-    10 removes 10 % of the image, more than a small object, so every map that touches the object
-    reaches the same floor and the AUCs barely separate methods.
-
-  Step 0 of deletion and the last step of insertion at ``L = H x W`` are the image itself; deleting
-  all ``H x W`` pixels gives the all-baseline image, whose score is the *empty-image score*;
-* each perturbed image goes through the model as detect.py would see it (yolov5's ``letterbox``,
-  one forward per batch of ``batch`` images, in a channels-last copy of the model -- see
-  ``channels_last_copy`` --, boxes back to the original image with ``scale_boxes``);
-* its score is the highest confidence among the predictions labelled ``c`` whose IoU with ``b``
-  exceeds 0.5 (yolov5's ``box_iou``), 0 when there is none, divided by the score of the unperturbed
-  image (the *starting score*). Predictions are labelled and scored as yolov5's single-label NMS
-  does it (confidence = objectness x best class probability, label = that class, confidence >=
-  ``score_floor`` = 0.001 as in val.py); NMS itself is skipped: it keeps the highest-scoring box of
-  every cluster, so the maximum is the same, except when a higher-scoring box with IoU <= 0.5 to
-  ``b`` would have suppressed it (then ODAM's post-NMS score is 0 and ours is not).
-
-Baselines (``BASELINES``): ``blur`` — the image under a Gaussian blur of sigma 5 % of its longer
-side (RISE/ODAM insertion start; keeps the colours, removes the shapes), ``gray`` — yolov5's
-letterbox padding colour (114, 114, 114), ``black`` — zeros.
-
-OpenCV, torch and the heatmap API are imported where they are used: the CLI reads ``BASELINES``,
-``PROTOCOLS`` and ``BOX_MULTIPLE`` for its flags without them.
+Pixels ranked by the map (ties in a seeded random order) are deleted into, or inserted from, a
+baseline image (``BASELINES``) up to a budget ``L`` (``perturbation_budget``: ``box`` protocol,
+``BOX_MULTIPLE`` box areas; ``image``, the whole image); each image is scored as detect.py would
+(``letterbox``, ``scale_boxes``, ``box_iou``), NMS skipped. Definitions: docs/metrics.md.
+OpenCV, torch and the heatmap API are imported where they are used.
 """
 
 from __future__ import annotations
@@ -46,21 +16,16 @@ import numpy as np
 
 from ..heatmaps.options import DEFAULTS
 from .metrics import auc, box_pixels
+from .options import BASELINES, BOX_MULTIPLE, EVAL, PROTOCOLS
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
-BASELINES = ('blur', 'gray', 'black')
 BLUR_SIGMA = 0.05  # of the image's longer side
-PROTOCOLS = ('box', 'image')
-# Box protocol budget, in box areas. An object fills 40-80 % of its box (star ... circle), so a map
-# on the object ranks it within about 1 A; 2 A leaves room for a map with a halo around the object,
-# and stays below the whole image for every box smaller than half of it.
-BOX_MULTIPLE = 2.0
 TIE_SEED = 0
 
 
-def baseline_image(im0: np.ndarray, kind: str = 'blur') -> np.ndarray:
+def baseline_image(im0: np.ndarray, kind: str = EVAL.baseline) -> np.ndarray:
     """The image every perturbation moves towards, same shape and dtype as ``im0``."""
     if kind == 'blur':
         import cv2
@@ -84,8 +49,8 @@ def step_counts(budget: int, steps: int) -> list[int]:
     return [int(round(k * budget / steps)) for k in range(steps + 1)]
 
 
-def perturbation_budget(box, shape, protocol: str = 'box', multiple: float = BOX_MULTIPLE) -> int:
-    """Pixels perturbed at the last step (``L`` in the module docstring) for a detection's ``box``
+def perturbation_budget(box, shape, protocol: str = EVAL.protocol, multiple: float = BOX_MULTIPLE) -> int:
+    """Pixels perturbed at the last step (``L``, the budget) for a detection's ``box``
     in an image of ``shape``; at least 1 pixel."""
     n = int(shape[0]) * int(shape[1])
     if protocol == 'image':
@@ -117,11 +82,9 @@ def perturbed_steps(im0, base, order, counts, insert=False):
 
 
 def channels_last_copy(model):
-    """A copy of ``model`` whose convolution weights are stored channels-last (NHWC), the layout
-    oneDNN convolves fastest on the CPU (measured on yolov5n-cbam at 320, batch 8: 7.6 vs 11.2 ms
-    per image); same predictions up to float rounding. A copy, so the caller's model -- also used
-    for the gradients of the heatmaps -- keeps its layout. (``model.to(memory_format=...)`` is not
-    used: it also converts ``Detect``'s 5-D grids, which have no channels-last form.)"""
+    """A copy of ``model`` with channels-last (NHWC) convolution weights, faster with oneDNN on the
+    CPU; the caller's model keeps its layout. Not ``model.to(memory_format=...)``: that also converts
+    ``Detect``'s 5-D grids, which have no channels-last form."""
     import copy
 
     import torch
@@ -150,10 +113,11 @@ class Curves:
 
 
 class Perturber:
-    """Deletion/insertion for the detections of one image at a time (see the module docstring)."""
+    """Deletion/insertion for the detections of one image at a time."""
 
-    def __init__(self, model, imgsz=DEFAULTS.imgsz, steps=20, baseline='blur', batch=8, match_iou=0.5,
-                 score_floor=0.001, protocol='box', box_multiple=BOX_MULTIPLE, seed=TIE_SEED):
+    def __init__(self, model, imgsz=DEFAULTS.imgsz, steps=EVAL.steps, baseline=EVAL.baseline, batch=EVAL.batch,
+                 match_iou=EVAL.match_iou, score_floor=0.001, protocol=EVAL.protocol, box_multiple=EVAL.box_multiple,
+                 seed=TIE_SEED):
         """``imgsz``: the size the maps were made at (``heatmaps.options``); ``batch``: perturbed
         images per forward pass."""
         from yolov5.utils.general import check_img_size

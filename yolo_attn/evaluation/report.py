@@ -69,15 +69,10 @@ def write_csv(rows, path: Path, columns=None) -> Path:
 class Record:
     """A run's per-detection table (``table``, CSV) and ``manifest.json``, valid at every moment.
 
-    ``image(path, rows, group)`` adds one finished image's rows; ``skip(path, reason)`` lists an
-    unreadable one. Both files are rewritten atomically (``guards.outputs``, the one writer of result
-    files) after each image: the table first, then the manifest, which says ``complete: false``,
-    how many leading ``rows`` of the table are accounted for and, per ``group`` (the method), which
-    images are done. Where rewriting a large table takes longer than a tenth of the time since the
-    last rewrite it is deferred to a later image (the files on disk stay a consistent, earlier
-    state). ``close`` writes the last state whatever ended the run: ``complete: true``, or
-    ``interrupted`` (Ctrl-C) or ``error`` (the one line of what stopped it), with ``files`` naming
-    what else was written."""
+    ``image(path, rows, group)`` adds a finished image's rows, ``skip(path, reason)`` lists an
+    unreadable one; both files are rewritten atomically (``guards.outputs``), table first, the
+    manifest saying ``complete: false`` and how many ``rows`` are accounted for (a slow table rewrite
+    may be deferred). ``close`` writes ``complete: true``, ``interrupted`` or ``error``."""
 
     def __init__(self, save_dir, table: str, header: dict, columns=None):
         """``save_dir`` None: kept in memory only (another torchrun rank: rank 0 writes)."""

@@ -1,42 +1,10 @@
-"""Model-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018),
-made meaningful for detectors.
+"""Model-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018)
+for detectors: each detection's map from the trained model vs. from a re-initialised copy.
 
-A saliency method that explains the *model* must give different maps when the model's weights are
-replaced by random ones. For each detection of the trained model we compute the same method's map
-for the same target — the same raw prediction row and class — in a copy of the model whose every
-layer with a ``reset_parameters()`` (convolutions, linear layers of the attention blocks, any
-BatchNorm) was re-initialised by PyTorch's own initialiser (seeded; the trained model is untouched).
-
-Why the raw correlation is not enough for a detector: every detection's map is centred near the
-detection whatever the weights (a random model's score at a grid cell also depends most on the
-pixels around that cell), so two maps of the same detection share a **location prior** and their
-rank correlation is high even when nothing learned is shown. So three numbers per detection, on
-copies downsampled to at most ``SIZE`` pixels on the longer side (``scipy.stats``):
-
-* ``rho``: Spearman's rank correlation of the trained and the random map;
-* ``rho_partial``: the partial Spearman correlation given the prior ``p`` = minus the distance from
-  the box centre in box units, ``-sqrt(((x - cx) / w)^2 + ((y - cy) / h)^2)`` (any decreasing
-  function of it has the same ranks): ``(r_ab - r_ap r_bp) / sqrt((1 - r_ap^2)(1 - r_bp^2))`` on
-  the ranks — how much the two maps agree beyond "near the box centre";
-* ``rho_prior``: Spearman of the trained map with the prior alone — near 1 the map *is* the prior.
-
-Conventions: a constant trained map shows nothing whatever the weights and counts as 1 for
-``rho`` and ``rho_partial``; a constant random map next to a non-constant trained one counts as 0;
-a trained map that is a monotone function of the prior has no part beyond it (``rho_partial`` 1).
-
-Verdict per group of detections (all of them, and each head level P3, P4, …), from the means:
-
-* **pass**: ``rho <= RAW_THRESHOLD`` (0.5) and ``rho_partial <= PARTIAL_THRESHOLD`` (0.3) and
-  ``rho_prior <= PRIOR_ONLY`` (0.9) — the maps change with the weights, also beyond the location
-  prior, and are more than that prior. For the method as a whole every head level with at least
-  ``MIN_LEVEL`` checked detections must pass too;
-* **fail**: ``rho_partial > RAW_THRESHOLD`` — beyond the location they share, the maps still agree
-  as strongly as the raw check's fail mark: they come from the architecture, not from learning;
-* **inconclusive**: anything else (e.g. raw agreement above 0.5 that is mostly the location prior,
-  or maps that are the prior itself), with the reason in words.
-
-torch and OpenCV are imported where they are used: the CLI reads the thresholds for its flags
-without them.
+Per detection: ``rho`` (Spearman), ``rho_partial`` (given the box-centre location prior every
+detector map shares) and ``rho_prior``; verdicts pass / fail / inconclusive from their means, overall
+and per head level. Definitions and thresholds: docs/metrics.md, "Sanity check". torch and OpenCV
+are imported where used: the CLI reads the thresholds without them.
 """
 
 from __future__ import annotations
@@ -73,7 +41,7 @@ def randomized_copy(model, seed=0):
 
 
 def rank_correlation(trained: np.ndarray, random: np.ndarray) -> float:
-    """Spearman's rho between two maps, with the conventions of the module docstring."""
+    """Spearman's rho between two maps, with the conventions of ``correlations``."""
     return correlations(trained, random)[0]
 
 
@@ -87,8 +55,8 @@ def centre_prior(shape, box) -> np.ndarray:
 
 
 def correlations(trained: np.ndarray, random: np.ndarray, box=None) -> tuple[float, float, float]:
-    """``(rho, rho_partial, rho_prior)`` of one detection (module docstring); without ``box`` the
-    last two are NaN."""
+    """``(rho, rho_partial, rho_prior)`` of one detection; without ``box`` the last two are NaN.
+    A constant trained map counts as 1 for ``rho`` and ``rho_partial``; a constant random map as 0."""
     from scipy.stats import rankdata
     if is_constant(trained):
         return 1.0, 1.0, float('nan')
@@ -203,11 +171,9 @@ def verdicts(method: str, rhos, levels, constant, raw_threshold=RAW_THRESHOLD,
 
 
 class RandomisedMaps:
-    """Maps of the randomised model for given detections of the trained model: the same method,
-    target (same raw prediction row, head cell and class), layers and layer combination, computed by
-    a ``HeatmapEngine`` on the randomised copy -- the pipeline that made the trained maps, so a
-    combination rule or per-head-level layers are checked as they are shipped. Each layer's map in
-    that pipeline is pytorch-grad-cam's own (tests/test_heatmaps.py)."""
+    """Maps of the randomised model for given detections of the trained model: same method, target
+    (raw prediction row, head cell, class), layers and combination, by a ``HeatmapEngine`` on the
+    randomised copy, so the pipeline is checked as shipped."""
 
     def __init__(self, model, method, target=DEFAULTS.target, layers=DEFAULTS.layers, seed=0, **settings):
         """``settings``: further ``heatmaps.options.HeatmapOptions`` fields (the trained maps' own)."""

@@ -1,24 +1,10 @@
 """The one image decoder, with a pixel limit, and a yolov5 image loader that skips unreadable files.
 
-yolov5 already routes every ``cv2.imread`` in the process through its own ``imread``
-(``cv2.imdecode(np.fromfile(...))``, utils/general.py); ``install`` wraps that once more:
-
-* the image's size is read from its header (Pillow, no decoding) and an image of more than
-  ``max_pixels()`` pixels is refused with one line before it is decoded. The default is Pillow's
-  own decompression-bomb threshold (89,478,485 pixels, about 0.25 GB as 8-bit RGB);
-  ``--max-pixels`` (or ``YOLO_ATTN_MAX_PIXELS``) raises it. Formats Pillow cannot size are
-  checked right after decoding (OpenCV's own ceiling, 2^30 pixels, bounds that decode).
-* Pillow, which yolov5 uses to verify training images, gets the same limit
-  (``Image.MAX_IMAGE_PIXELS`` = half of it, since Pillow refuses at twice its setting), and its
-  own ``Image.open`` back: ultralytics replaces it with one that pip-installs ``pi-heif`` when a
-  file is not an image.
-
-``ReadableImages`` is yolov5's ``LoadImages`` with one change: a file that does not decode
-(empty, truncated, not an image, a dangling or looping symlink) is skipped with one warning line
-and recorded in ``skipped`` (and passed to ``on_skip``), instead of an ``AssertionError`` that
-ends the whole run; a source where no file is readable (also videos that give no frame: detect.py
-would divide by zero images seen), and an ``--imgsz`` below 1 or beyond the pixel limit, are
-one-line errors.
+``install`` wraps yolov5's ``imread`` (utils/general.py, which every ``cv2.imread`` goes through):
+the size is read from the header (Pillow) and more than ``max_pixels()`` (default: Pillow's
+decompression-bomb threshold) is refused before decoding. Pillow gets the same limit and its own
+``Image.open`` back (ultralytics' pip-installs ``pi-heif``). ``ReadableImages`` is yolov5's
+``LoadImages`` that skips, with one warning, a file that does not decode. See docs/safety.md.
 """
 
 from __future__ import annotations
@@ -48,6 +34,8 @@ class ImageTooLarge(UserError):
 class NoReadableImage(UserError):
     """A source none of whose files decodes (each was skipped with a warning line)."""
 
+
+IMGSZ = 640  # default inference size (pixels), as yolov5's detect.py
 
 def max_pixels() -> int:
     return _LIMIT['pixels']

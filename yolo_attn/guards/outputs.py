@@ -1,10 +1,8 @@
 """Result files written whole or not at all.
 
-``write_json`` serialises first, writes a temporary file in the destination folder, flushes it to
-disk and renames it over the destination (``os.replace`` is atomic on POSIX and Windows): a
-reader, or a run cut short by a full disk, a crash or Ctrl-C, finds the previous complete file or
-the new complete file, never half of one. A write that fails (disk full, quota, read-only) leaves
-the previous file untouched and becomes one ``OutputError`` line.
+``write_json`` writes a temporary file in the destination folder, flushes it and ``os.replace``s
+it over the destination (atomic): a reader or an interrupted run finds the old or the new complete
+file. A failed write leaves the old file and becomes one ``OutputError`` line.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Path-like input and run folders.
 
-* ``refuse_url``: yolo-attn works offline; any value that looks like ``scheme://...`` (http, rtsp,
-  grpc, s3, comet, file, ...) in a path flag is refused in one line before anything opens it.
-  yolov5 would download it (``check_file``, ``attempt_download``), stream it (``LoadStreams``) or
-  talk to a server (``DetectMultiBackend``'s Triton client).
-* ``claim_run_dir``: results go to ``project/name``, ``name2``, ``name3``, ... like yolov5's
-  ``increment_path``, but the folder is *claimed* with an atomic ``mkdir`` (two runs started at
-  the same moment never share one), ``name`` must stay inside ``project``, and ``--exist-ok``
-  reuses only an empty folder.
-* ``walk_files``: the files under a folder, following symlinked folders once each (a symlink to
-  ``.`` or to an ancestor would make ``glob('**')`` recurse until the path is too long).
+``refuse_url``: a ``scheme://...`` value in a path flag is refused before yolov5 could download,
+stream or contact it. ``claim_run_dir``: yolov5's ``increment_path`` naming, claimed with an atomic
+``mkdir``, kept inside ``project``. ``walk_files``: symlinked folders followed once each (a link to
+``.`` would make ``glob('**')`` recurse forever).
 """
 
 from __future__ import annotations
@@ -24,6 +18,9 @@ from pathlib import Path
 
 from ..errors import UserError
 
+PROJECTS = {'heatmap': 'runs/heatmap', 'heatmap-eval': 'runs/heatmap-eval', 'heatmap-compare': 'runs/heatmap-compare',
+            'demo': 'runs/demo'}  # each command's default --project (yolov5's scripts keep their own)
+RUN_NAME = 'exp'  # --name: a new exp2, exp3, ... when taken (claim_run_dir)
 _URL = re.compile(r'^\s*[A-Za-z][A-Za-z0-9+.\-]*://')
 
 

@@ -1,16 +1,21 @@
 """Per-detection heatmaps: one faithful saliency map for every object a YOLOv5 model detects.
 
-The names below are imported on first use (``yolo_attn.lazy``): the CLI reads the flags from
-``flags`` without importing torch or pytorch-grad-cam.
+The public names are imported on first use (PEP 562): the CLI reads its flags without torch,
+pytorch-grad-cam or OpenCV.
 """
 
-from ..lazy import export
+from __future__ import annotations
 
-__all__ = export(__name__, {
-    'api': ('explain', 'load_model'),
-    'run': ('run',),
-    'engine': ('HeatmapEngine', 'Detection', 'ImageResult'),
-    'options': ('HeatmapOptions', 'DEFAULTS'),
-    'methods': ('METHODS', 'DEFAULT_METHOD'),
-    'targets': ('TARGETS', 'ConfTarget', 'ClassTarget', 'ScoreTarget'),
-})
+import importlib
+
+_WHERE = {'explain': 'api', 'load_model': 'api', 'run': 'runner', 'HeatmapEngine': 'engine', 'Detection': 'engine',
+          'ImageResult': 'engine', 'HeatmapOptions': 'options', 'DEFAULTS': 'options', 'cam_class': 'methods',
+          'DEFAULT_METHOD': 'methods', 'TARGETS': 'targets', 'ConfTarget': 'targets', 'ClassTarget': 'targets',
+          'ScoreTarget': 'targets'}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'.{_WHERE[name]}', __name__), name)

@@ -1,34 +1,9 @@
 """How one detection's per-layer maps become its heatmap.
 
-Every per-layer map is exactly pytorch-grad-cam's (``compute_cam_per_layer``: the method's
-weighting, ReLU, resized to the input and min-max normalised). Rules:
-
-* ``tanh`` (default): LayerCAM's scaling of each layer's map before fusing them (Jiang et al.,
-  "LayerCAM: Exploring Hierarchical Class Activation Maps for Localization", IEEE TIP 2021,
-  section III-C: ``M' = tanh(gamma * M / max(M))``,
-  ``gamma = 2``), then the layers averaged and min-max normalised like ``mean``. Fine layers give
-  maps whose few strongest pixels (an object's edges and corners) dwarf the rest of the object;
-  the scaling lifts the object's weaker responses towards the peaks without reordering any layer's
-  pixels (``tanh`` is increasing: a one-layer map keeps its ranking, so its pointing game,
-  deletion/insertion order and randomisation rank correlation are unchanged). Measured
-  (benchmarks/heatmap_layers_study.py, README "Which layers", ``level`` layers, demo / stock
-  model): median share of the box above half the maximum 0.21 -> 0.43 / 0.26 -> 0.49 for energy in
-  the box 0.70 -> 0.66 / 0.68 -> 0.64, the same pointing game and randomisation figures.
-* ``mean``: pytorch-grad-cam's own ``aggregate_multi_layers`` (the layers averaged,
-  normalised again). Where a coarse layer is on, it is on over its whole cell: a stride-32 map
-  spreads a 32-pixel-cell halo around a small object; the default ``level`` layers avoid that by
-  never giving a small (P3) object a coarser layer than stride 8.
-* ``gmean``: the geometric mean of the layers' maps, normalised (``prod(m_l) ** (1 / L)``). A pixel
-  is salient only where *every* layer finds it salient: the fine layer's map confines the coarse
-  layer's halo to the object, while the coarse layer vetoes fine-layer responses elsewhere. A
-  layer whose map is zero everywhere for this detection (no gradient reached it, e.g. a stride-8
-  detection at the stride-32 Detect input) says nothing about it and is left out rather than
-  zeroing the product; with one layer it is that layer's map. Measured (benchmarks/
-  heatmap_layers_study.py, README "Which layers"): more energy in the box than the mean (demo model
-  0.49 -> 0.53, stock yolov5n 0.68 -> 0.70) but, on the stock model, maps that depend more on the
-  architecture (randomisation rho 0.59 -> 0.72 raw, 0.23 -> 0.40 given the centre prior; likely
-  because the product keeps only where every layer is non-zero, and without a global-pooling block
-  that is a receptive-field window a randomised model shares). Not the default for that reason.
+Each per-layer map is pytorch-grad-cam's (``compute_cam_per_layer``). Rules: ``tanh`` (default),
+LayerCAM's ``tanh(gamma * M / max M)`` scaling (Jiang et al., IEEE TIP 2021, sec. III-C) then the
+mean; ``mean``, pytorch-grad-cam's ``aggregate_multi_layers``; ``gmean``, the geometric mean of the
+layers that are non-zero. Why ``tanh`` is the default: docs/heatmaps.md, "Which layers, and why".
 """
 
 from __future__ import annotations

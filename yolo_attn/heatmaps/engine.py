@@ -39,7 +39,7 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 from .attention_maps import AttentionMaps
 from .combine import combine_layers
 from .layers import resolve as resolve_layers
-from .methods import DEFAULT_METHOD, METHODS, CamMethod  # noqa: F401  (METHODS also importable from here)
+from .methods import CamMethod
 from .packing import Windows, gradients_to, pack, packable
 from .options import HeatmapOptions
 from .targets import TARGETS, head_row
@@ -48,7 +48,8 @@ from ..mapstats import CONSTANT_EPS, energy_in_box  # noqa: F401  (also importab
 
 def class_names(model) -> dict[int, str]:
     """The model's class names as ``{id: name}`` (yolov5 stores a dict or, in older checkpoints, a list)."""
-    return model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    from ..integration.datasets import name_dict
+    return name_dict(model.names)
 
 
 @dataclass(eq=False)

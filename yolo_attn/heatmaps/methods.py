@@ -22,8 +22,7 @@ the library, and checked against the library whenever a method is built (``CamMe
 whose record disagrees is an error, never a wrongly labelled map.
 
 Importing pytorch-grad-cam takes seconds (torch, scikit-learn, scipy), so it is imported on first
-use: ``METHODS`` (``{name: class}``) is made when it is first read (PEP 562); the names, the
-default and the help need no import.
+use (``cam_class``); the names, the default and the help need no import.
 """
 
 from __future__ import annotations
@@ -58,13 +57,6 @@ def cam_class(method: str) -> type:
     """pytorch-grad-cam's class of ``method`` (the library is imported here, on first use)."""
     import pytorch_grad_cam
     return getattr(pytorch_grad_cam, CAM_CLASSES[check_method(method)])
-
-
-def __getattr__(name):  # PEP 562: METHODS, {name: pytorch-grad-cam class}, made when first read
-    if name != 'METHODS':
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    globals()['METHODS'] = {m: cam_class(m) for m in CAM_CLASSES}
-    return globals()['METHODS']
 
 
 @lru_cache(maxsize=None)

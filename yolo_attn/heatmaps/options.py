@@ -15,6 +15,7 @@ import difflib
 from dataclasses import dataclass
 
 from ..errors import OptionError, is_int, is_number
+from ..guards.images import IMGSZ
 from .combine import DEFAULT_RULE, RULES
 from .methods import DEFAULT_METHOD, check_method
 from .targets import TARGETS
@@ -22,8 +23,8 @@ from .targets import TARGETS
 
 @dataclass(frozen=True, kw_only=True)
 class HeatmapOptions:
-    imgsz: int = 640  # inference size (pixels), rounded up to the model's stride as detect.py does
-    method: str = DEFAULT_METHOD  # pytorch-grad-cam weighting (methods.METHODS)
+    imgsz: int = IMGSZ  # inference size (pixels), rounded up to the model's stride as detect.py does
+    method: str = DEFAULT_METHOD  # pytorch-grad-cam weighting (methods.CAM_CLASSES)
     target: str = 'score'  # what a map explains (targets.TARGETS): conf, class or score
     layers: object = None  # layer indices and/or roles (layers.py); None: layers.DEFAULT
     combine: str = DEFAULT_RULE  # how a detection's layer maps are combined (combine.RULES)

@@ -1,24 +1,10 @@
 """Share one backward pass between detections whose gradients cannot overlap.
 
-A detection's score is read at one grid cell of one Detect head, and between the default target
-layers (the Detect inputs) and the head outputs yolov5 has only convolutions, BatchNorm, SiLU,
-nearest upsampling and concatenation: local, translation-equivariant operations. So the gradient
-of one detection's score with respect to a target layer is zero outside a fixed window around
-that detection's cell (its receptive field seen backwards). When the windows of several detections
-are pairwise disjoint in every target layer, the gradient of the *sum* of their scores, restricted
-to each detection's window, is exactly each detection's own gradient -- one vector-Jacobian
-product instead of several. This is the column compression used to evaluate sparse Jacobians
-(Curtis, Powell and Reid, "On the estimation of sparse Jacobian matrices", 1974), with the
-sparsity pattern taken from the network instead of being given.
-
-The windows are measured, not assumed: once per input shape, one probe backward per head level
-from the central cell finds the extent of the non-zero gradient in each target layer; a detection
-at another cell gets that extent shifted by its offset (times the layer/head resolution ratio) and
-widened by a safety margin. A probe window that touches the border of a layer is treated as
-unbounded on that side. Packing is only used when every module between the first target layer
-and Detect is one of the local, data-independent kinds above (``packable``); otherwise -- a global
-pooling attention block in the head, a max-pool on the path -- every detection gets its own
-backward, as before.
+Between the target layers and Detect, yolov5 uses only local operations, so a detection's gradient
+is zero outside a window around its cell; detections with pairwise disjoint windows share one
+backward (column compression of sparse Jacobians: Curtis, Powell and Reid, 1974). Windows are
+measured by one probe backward per head; ``packable`` turns packing off for non-local modules.
+See docs/heatmaps.md, "How it works".
 """
 
 from __future__ import annotations

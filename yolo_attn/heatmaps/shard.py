@@ -35,7 +35,9 @@ from ..errors import UserError
 from .api import open_source
 from .. import torchrun
 from ..torchrun import world_size
+from ..guards.paths import PROJECTS, RUN_NAME
 from .naming import output_stem
+from .options import DEFAULTS
 
 _STATE = {'inside': False}
 
@@ -145,15 +147,15 @@ def timing_line(parts: list[dict], wall: float) -> str:
 # ---- yolo-attn heatmap ------------------------------------------------------------------------------
 
 def heatmap(run, kwargs: dict, new_run_dir, save_manifest) -> dict:
-    """``run(**kwargs)`` (``heatmaps.run``, which hands over its ``new_run_dir`` and ``save_manifest``)
+    """``run(**kwargs)`` (``heatmaps.runner``, which hands over its ``new_run_dir`` and ``save_manifest``)
     sharded: rank ``r`` runs it on its images into ``<run>/.shards/rank<r>``; rank 0 moves every file
     up into ``<run>`` and writes the merged ``heatmaps.json`` (images in the one-process order,
     ``shards``: each rank's images and seconds). Returns the merged manifest on rank 0, the rank's
     own elsewhere."""
     t0 = time.time()
     init()
-    files = list(open_source(kwargs['source'], kwargs.get('imgsz', 640), 32, kwargs.get('vid_stride', 1)).files)
-    save_dir = run_dir(new_run_dir, kwargs.get('project', 'runs/heatmap'), kwargs.get('name', 'exp'),
+    files = list(open_source(kwargs['source'], kwargs.get('imgsz', DEFAULTS.imgsz), 32, kwargs.get('vid_stride', 1)).files)
+    save_dir = run_dir(new_run_dir, kwargs.get('project', PROJECTS['heatmap']), kwargs.get('name', RUN_NAME),
                        kwargs.get('exist_ok', False))
     if is_main():  # valid from the start: says where the ranks' own manifests are while they run
         save_manifest(save_dir, {'complete': False, 'images': [], 'shards': [

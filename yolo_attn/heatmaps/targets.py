@@ -5,7 +5,7 @@ yolov5's ``Detect`` returns them in eval mode (sigmoid applied, boxes decoded), 
 row — the raw prediction a kept detection came from. They are also valid pytorch-grad-cam targets
 (``target(model_output)``), which is how the tests compare our fast path with the library.
 Nothing here imports torch (the CLI reads ``TARGETS``); ``PredictionsOnly``, the model wrapper those
-library calls need, is in ``predictions.py`` (also reachable here, PEP 562).
+library calls need, is in ``predictions.py``.
 """
 
 from __future__ import annotations
@@ -67,10 +67,3 @@ def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.T
     predictions, but its graph reaches back through that head only: differentiating a score read
     from the concatenation also runs the other heads' backward, on zeros."""
     return raw[level][b, anchor, cell[0], cell[1]].sigmoid()[None]
-
-
-def __getattr__(name):  # PEP 562: the torch module lives in predictions.py (this module is read by the CLI)
-    if name != 'PredictionsOnly':
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    from .predictions import PredictionsOnly
-    return PredictionsOnly

@@ -1,21 +1,10 @@
 """Secure checkpoint loading: ``torch.load(weights_only=True)`` with an explicit allowlist.
 
-The allowlist (``compat.checkpoint_allowlist``: torch.nn module classes, yolov5's module classes
-under both import names, registered blocks, the numpy globals yolov5 checkpoints hold) is
-registered with torch's weights-only unpickler, which refuses every other global *before*
-calling it: a pickle whose reduce calls ``os.system`` is refused and nothing runs.
-
-yolov5's own loads (``attempt_load``, ``strip_optimizer``, train.py's pretrained/resume loads)
-go through ``secure_load`` too: ``install`` hands those modules a ``torch`` whose ``load`` is it.
-
-Opt-out, for files you trust only: ``YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS=1`` loads with
-``weights_only=False`` (arbitrary code execution if the file is malicious) and says so loudly: on
-stderr, once per file (a ``warnings.warn`` would be swallowed by the ``UserWarning`` filter
-yolov5's torch_utils installs process-wide).
-
-``load_checkpoint`` also checks that the file holds a YOLOv5 detection model, and says that an
-exported file (ONNX, TorchScript, ...) cannot serve where a ``.pt`` is needed (heatmaps need
-gradients through the PyTorch model; weights transfer needs its state dict).
+The allowlist (``compat.checkpoint_allowlist``) is registered with torch's weights-only unpickler,
+which refuses every other global before calling it. ``install`` routes yolov5's own loads
+(``attempt_load``, ``strip_optimizer``, train.py) through ``secure_load``. Opt-out for trusted files:
+``YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS=1``, warned on stderr (yolov5 filters ``UserWarning``s).
+``load_checkpoint`` also refuses anything but a YOLOv5 detection model. See docs/safety.md.
 """
 
 from __future__ import annotations
@@ -131,14 +120,13 @@ def load_checkpoint(f, map_location='cpu') -> dict:
 
 
 def check_consistent(model, f) -> None:
-    """What yolov5 reads besides the weights agrees with the Detect head: ``names`` one per class
-    (detect/val index it by class id: KeyError), ``stride`` one positive value per head level
-    (IndexError), ``anchors`` (levels, anchors, 2), and ``yaml``, the config it was built from
-    (weights transfer, ``--cfg``). A damaged or hand-edited checkpoint is refused in one line."""
+    """Refuse, in one line, a checkpoint whose ``names``, ``stride``, ``anchors`` or ``yaml`` disagree
+    with its Detect head (yolov5 would fail later with a KeyError or IndexError)."""
     head = model.model[-1]
     nc, nl, na = head.nc, head.nl, head.na
-    names = getattr(model, 'names', None)
-    ids = list(names) if isinstance(names, dict) else range(len(names)) if isinstance(names, (list, tuple)) else None
+    from .datasets import name_dict
+    names = name_dict(getattr(model, 'names', None))
+    ids = list(names) if isinstance(names, dict) else None
     if ids is None or sorted(ids) != list(range(nc)):
         shown = f'{len(ids)} names' if ids is not None else f'names {type(names).__name__}'
         raise CheckpointError(f'{f}: its Detect head has {nc} classes but the model holds {shown} (one per class '

@@ -1,38 +1,11 @@
 """Make yolov5 7.0.14 import, train, validate and load checkpoints on the pinned stack, offline.
 
-Each incompatibility is fixed by one small function below; ``apply()`` runs them all once.
-
-* ``pkg_resources``: yolov5/utils/general.py and utils/loggers import it; setuptools 81 removed
-  it. The fix is the ``setuptools<81`` pin (constraints.txt); ``require_pkg_resources`` turns a
-  missing module into one clear message instead of a traceback deep inside yolov5.
-* ``np.trapz``: ``yolov5.utils.metrics.compute_ap`` integrates with ``np.trapz``, removed in
-  numpy 2.4. We hand that one module a numpy namespace where ``trapz`` is ``np.trapezoid`` (same
-  trapezoidal rule), leaving the global numpy module untouched.
-* fonts: ``check_dataset`` calls ``check_font('Arial.ttf')`` and ``check_pil_font`` falls back to
-  it; both download from the internet when the font is missing. We replace them with versions
-  that never download and use matplotlib's bundled DejaVuSans.ttf instead. The PIL font keeps
-  ``getsize`` (Pillow 10 removed it; yolov5's ``Annotator.box_label(pil=True)`` calls it).
-* network: ultralytics probes DNS when imported (``offline_environment`` sets its own
-  ``YOLO_OFFLINE`` switch first), and yolov5's scripts call ``check_requirements`` (which pip-installs what is missing),
-  ``attempt_download`` / ``attempt_download_from_hub`` (weights from GitHub / the HF hub) and
-  ``check_online``, and ``check_file``/``check_yaml`` download a URL given as a file. ``patch_network``
-  replaces each, in every yolov5 module that imported it, by an offline version: nothing is
-  installed or downloaded, a URL is refused, and missing weights or files are one-line errors.
-* ONNX export: torch >= 2.9's ``torch.onnx.export`` defaults to the dynamo exporter, which
-  ignores yolov5's opset 12 and needs onnxscript; ``patch_onnx_export`` asks for the
-  TorchScript-based exporter yolov5 was written for, in yolov5/export.py only.
-* checkpoints: torch >= 2.6 loads with ``weights_only=True`` by default, which refuses yolov5's
-  pickled model classes. ``allow_checkpoint_globals`` registers an explicit allowlist with
-  ``torch.serialization.add_safe_globals``: torch.nn module classes, yolov5's module classes
-  (under both import names, ``yolov5.models.*`` and upstream's ``models.*``) and the numpy
-  globals yolov5 checkpoints hold; each block adds its own classes when it is registered
-  (``registry.register_block``, built-in or ``--import``-ed). Anything else is still refused.
-* untrusted input: ``untrusted.install`` closes yolov5's own ``eval``/pickle/YAML/``subprocess``
-  paths (see that module for the audit), and ``guards.images.install`` puts the pixel limit in
-  front of every image decode; ``activate`` runs both right after ``apply()`` (they use this module).
-* console: ``patch_amp`` (train.py's per-batch ``torch.cuda.amp`` deprecation, fixed at the source),
-  ``deprecations_once`` (``torch.jit.trace`` in export: once per process), ``patch_export_hint``
-  (export's closing hint names ``yolo-attn detect/val``).
+One small function per incompatibility; ``apply()`` runs them all once: ``pkg_resources`` (setuptools
+81), ``np.trapz`` in ``compute_ap`` (numpy 2.4), ``check_font``/``check_pil_font`` downloads and PIL
+``getsize`` (Pillow 10), network calls (ultralytics' DNS probe, ``check_requirements``,
+``attempt_download``, ``check_file``), the ONNX exporter (torch 2.9), ``weights_only`` loads (torch 2.6,
+``add_safe_globals``), console noise. ``activate`` then runs ``untrusted.install`` and
+``guards.images.install``. The table of fixes: docs/safety.md, "Offline and today's stack".
 """
 
 from __future__ import annotations
@@ -99,12 +72,9 @@ def patch_trapz() -> None:
 
 
 def patch_amp() -> None:
-    """yolov5's train.py and autobatch call ``torch.cuda.amp.autocast(amp)`` (every batch) and
-    ``torch.cuda.amp.GradScaler(enabled=amp)``, deprecated since torch 2.4: a FutureWarning per
-    training batch. Those two modules get a torch whose ``cuda.amp`` holds what the warning asks
-    for, ``torch.amp.autocast('cuda', ...)`` / ``torch.amp.GradScaler('cuda', ...)`` (same
-    behaviour). It wraps the torch the module sees, so ``activate`` runs it after
-    ``checkpoints.install`` has given train.py its secure ``torch.load``."""
+    """Give train.py and autobatch a torch whose ``cuda.amp`` is ``torch.amp(..., 'cuda')``: the
+    deprecated ``torch.cuda.amp`` warns every batch (torch >= 2.4). It wraps the torch the module sees,
+    so ``activate`` runs it after ``checkpoints.install`` has given train.py its secure ``torch.load``."""
     import functools
 
     import torch
@@ -340,13 +310,9 @@ def device_errors_one_line() -> None:
 
 
 def label_scan_in_threads() -> None:
-    """yolov5's label scan (``LoadImagesAndLabels.cache_labels``) verifies the images in a
-    ``multiprocessing.Pool``, which forks the process. A fork of a process that already runs threads
-    (torch's OpenMP pool, onnxruntime's, a notebook's or a test runner's) can deadlock in the child
-    on a lock one of those threads held at the fork (seen here: a forked scan blocked forever in
-    ``futex_wait``, its parent waiting on it). The work is reading and decoding files, which
-    releases the GIL: a ``ThreadPool`` of the same size does it without a fork. (models/common.py
-    imports utils/dataloaders.py, so the module is loaded with the model code.)"""
+    """Run yolov5's label scan (``cache_labels``) in a ``ThreadPool`` instead of a forking ``Pool``:
+    a fork of a process that already runs threads (OpenMP, onnxruntime, a test runner) can deadlock
+    in the child (seen: blocked in ``futex_wait``). The work is file I/O and decoding (GIL released)."""
     from multiprocessing.pool import Pool, ThreadPool
     loaders = importlib.import_module('yolov5.utils.dataloaders')
     if loaders.Pool is Pool:

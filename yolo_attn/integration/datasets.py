@@ -22,6 +22,12 @@ class DataError(UserError):
     """A data YAML, image folder or label file yolov5 cannot train or validate on."""
 
 
+def name_dict(names):
+    """Class names as ``{id: name}``: yolov5 keeps a dict, older checkpoints and data YAMLs a list.
+    Anything else is returned as it is (the caller refuses it)."""
+    return dict(enumerate(names)) if isinstance(names, (list, tuple)) else names
+
+
 def load_data_yaml(data) -> dict:
     """The data dict with ``path`` made absolute (relative to the YAML's folder) and names as a dict."""
     file = Path(str(data))
@@ -35,9 +41,7 @@ def load_data_yaml(data) -> dict:
     missing = [k for k in ('train', 'val', 'names') if not d.get(k)]
     if missing:
         raise DataError(f"{file}: missing {', '.join(k + ':' for k in missing)} (see data/shapes.yaml for the format)")
-    names = d['names']
-    if isinstance(names, (list, tuple)):
-        names = dict(enumerate(names))
+    names = name_dict(d['names'])
     if not isinstance(names, dict) or not all(isinstance(k, int) for k in names):
         raise DataError(f'{file}: names: must be a list or a mapping of integer class ids to names')
     if 'nc' in d and d['nc'] != len(names):

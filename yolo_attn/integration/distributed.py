@@ -1,36 +1,9 @@
 """yolov5's own DDP training under ``torchrun`` on the CPU (gloo), and across nodes.
 
-yolov5 7.0.14's train.py runs DDP only on CUDA (see its ``main()`` and ``train()``):
-
-* ``main()`` asserts ``torch.cuda.device_count() > LOCAL_RANK`` ("insufficient CUDA devices for DDP
-  command"), calls ``torch.cuda.set_device``, forces ``device = cuda:LOCAL_RANK`` and initialises
-  the process group with NCCL whenever torch was built with it (a CUDA wheel on a CPU machine too).
-* ``train()`` wraps the model in ``smart_DDP`` only ``if cuda and RANK != -1``: ranks on the CPU
-  would train separate models; and ``smart_DDP`` passes ``device_ids=[LOCAL_RANK]``, which
-  ``DistributedDataParallel`` refuses for a CPU module.
-* ``torch_distributed_zero_first`` (dataset checks and label caches, rank 0 of each node first)
-  calls ``dist.barrier(device_ids=[local_rank])``: a CUDA device id, meaningless to gloo.
-* every rank writes ``hyp.yaml`` and ``opt.yaml`` into the run folder.
-
-``install()`` changes exactly these, and only in a process started by torchrun (``LOCAL_RANK`` set,
-the test yolov5 itself makes); a single process runs yolov5 untouched:
-
-* ``main()`` keeps yolov5's four CUDA lines, run only when the selected device is CUDA, and asks
-  ``backend()`` for the backend: gloo on the CPU, yolov5's own rule (NCCL if available) on CUDA.
-* ``train()`` wraps the model in DDP for every ``RANK != -1``; ``smart_ddp`` builds it with
-  ``device_ids=None`` for a CPU model (as torch documents for CPU modules) and calls yolov5's
-  ``smart_DDP`` for a CUDA model. So on GPUs yolov5's NCCL path is unchanged.
-* ``zero_first`` is yolov5's context manager with the device id passed to NCCL barriers only.
-* ``yaml_save`` in train.py writes on rank 0 only: rank 0 writes the run folder (other ranks only
-  create the same ``weights/`` folder, as in yolov5).
-
-The two functions are edited as source text: each edit names the exact yolov5 7.0.14 lines it
-replaces, and an edit that does not find them raises (a different yolov5 fails loudly, never
-silently half-patched). yolov5's DistributedSampler (``create_dataloader(rank=LOCAL_RANK)``) needs no
-change: it takes the world size and the global rank from the process group, so across nodes each
-rank reads its own part of the data. SyncBatchNorm stays CUDA-only, as in yolov5 (``--sync-bn`` is
-applied only ``if cuda``; torch's SyncBatchNorm has no CPU kernel): on the CPU each rank keeps its
-own BatchNorm statistics, and ``backend()`` says so when ``--sync-bn`` is given.
+yolov5 7.0.14's train.py ``main()`` and ``train()`` run DDP on CUDA only (NCCL, ``device_ids``,
+CUDA barrier ids, DDP wrap ``if cuda``). Only in a torchrun process (``LOCAL_RANK`` set), ``install()``
+recompiles both from source with those exact lines replaced (missing lines raise: another yolov5
+fails loudly); on GPUs yolov5's lines still run. Table of edits: docs/scale-out.md.
 """
 
 from __future__ import annotations
@@ -112,12 +85,8 @@ def rank_zero_only(fn):
 
 
 def shared_run_dir(save_dir):
-    """Under torchrun, rank 0's run folder for every rank (``save_dir`` elsewhere).
-
-    Rank 0 claims its folder atomically (``guards.paths.claim_run_dir``); the other ranks name theirs
-    with yolov5's ``increment_path``, which then sees rank 0's folder and picks the next name. Once
-    the process group is up (before yolov5's ``train()``), rank 0's choice is broadcast so every rank
-    writes into the one folder."""
+    """Under torchrun, rank 0's run folder for every rank (``save_dir`` elsewhere): rank 0 claims it
+    (``guards.paths.claim_run_dir``) and broadcasts its choice once the process group is up."""
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return save_dir

@@ -1,12 +1,9 @@
-"""Exported model formats: the software each needs, the file each writes, and what export.py does
-when one fails.
+"""Exported model formats: the software each needs, the file each writes, and export failures.
 
-yolov5's export.py pip/apt-installs what a format needs (``check_requirements``, ``curl | apt-key
-add``); yolo-attn installs nothing, so the preflights use ``BACKENDS`` (to run an exported model)
-and ``EXPORT_NEEDS`` (to write one) to refuse a format whose software is missing, in one line
-naming it. ``EXPORT_SUFFIXES`` names what export writes beside the weights (never overwritten).
-export.py's ``try_export`` logs "export failure" for a format that fails and exits 0:
-``export_failures`` collects those lines so that the command ends with one of them, exit 2.
+yolov5's export.py installs what a format needs; yolo-attn installs nothing, so preflights use
+``BACKENDS`` and ``EXPORT_NEEDS`` to refuse a format whose software is missing. ``EXPORT_SUFFIXES``:
+what export writes (never overwritten). ``export_failures`` turns export.py's logged "export
+failure" (exit 0) into one line and exit 2.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Install the plugin's ``parse_model`` into yolov5, under both of its import names.
 
-yolov5 7.0.14 is importable as ``yolov5.models.yolo`` and, because it appends its own folder to
-``sys.path`` (and ``attempt_load`` imports ``models.yolo``; upstream checkpoints pickle
-``models.yolo.*``), also as a second module object ``models.yolo``. ``DetectionModel.__init__``
-calls its module's global ``parse_model``, so each module object gets its own parser, resolving
-``Detect`` and friends in that module's namespace. ``models.yolo`` is patched when it is imported
-(an import hook), never imported by us: a user's own ``models`` package is not touched.
+yolov5 7.0.14 is also importable as ``models.yolo`` (it adds its folder to ``sys.path``; upstream
+checkpoints pickle ``models.yolo.*``), and ``DetectionModel.__init__`` calls its own module's
+``parse_model``: each module object gets a parser. ``models.yolo`` is patched by an import hook
+when yolov5 imports it, never imported by us (a user's ``models`` package is left alone).
 """
 
 from __future__ import annotations

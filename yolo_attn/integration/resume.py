@@ -1,13 +1,9 @@
 """``train --resume``: everything read from the run folder is checked, and the run writes only there.
 
-yolov5's ``train.py`` rebuilds its whole command line from the run's ``opt.yaml`` (or the
-checkpoint's ``opt``) and then trains into the ``save_dir`` written there. A crafted or edited
-folder could name another ``save_dir`` (yolov5 would overwrite ``hyp.yaml``/``opt.yaml`` and
-``weights/`` there), set ``evolve:`` (cloud storage, repeated runs) or hold values of the wrong
-type (tracebacks deep in training). ``check_resume`` reads it through the bounded YAML loader and
-accepts only yolov5's own train options with values of their default's type, a data YAML that
-passes ``check_data`` and a complete numeric hyp; ``run_dir_of`` is the folder the run is
-confined to (``scripts`` pins ``opt.save_dir`` to it before training starts).
+yolov5 rebuilds its command line from the run's ``opt.yaml`` (or the checkpoint's ``opt``), so an
+edited folder could redirect ``save_dir``, set ``evolve:`` or hold wrong types. ``check_resume``
+accepts only yolov5's train options with values of their default's type, a valid data YAML and a
+complete numeric hyp; ``run_dir_of`` is the folder the run is confined to.
 """
 
 from __future__ import annotations

@@ -1,48 +1,12 @@
-"""Close yolov5's own code paths that would run code from, or be exhausted by, files a user is given.
+"""Close yolov5 7.0.14's code paths that would run code from, or be exhausted by, a user's files.
 
-Audit of yolov5 7.0.14 (every ``eval``, ``exec``, pickle load, ``torch.load``, ``yaml.load`` and
-``subprocess`` reachable from train/val/detect/export), and where each is closed:
-
-* ``eval`` of file content: ``DetectMultiBackend`` ``eval``s an ONNX model's ``names`` metadata
-  (models/common.py); ``models/tf.py`` ``eval``s module names and arguments from the model YAML
-  stored in a checkpoint (TensorFlow exports); dataloaders.py ``eval``s a numeric ``--source``.
-  Each of those modules gets ``restricted_eval`` as its ``eval``: Python literals, and names or
-  ``a.b`` attributes looked up in the caller's scope that are data or classes (what ``'Conv'``,
-  ``'nc'`` or ``'nn.Upsample'`` need, never a function such as ``os.system``); a call, an import or
-  any other expression is refused and never runs.
-  (``yolo.parse_model``'s ``eval``s are gone: ``install`` replaces the parser; the original stays
-  reachable only as the reference the stock-equivalence test compares against.)
-* pickles: label caches (``labels/*.cache``) are loaded with ``np.load(allow_pickle=True)``
-  (dataloaders.py). That module's ``np.load`` never unpickles: a cache holding objects fails to
-  load and yolov5 rebuilds it from the label files (``cache_labels``), as for a stale cache.
-  ``torch.load`` (checkpoints, ``--resume``'s ``opt``) goes through ``checkpoints.secure_load``.
-  ``exec`` of a dataset's download script (``check_dataset``) is unreachable: ``datasets``
-  replaces ``check_dataset`` and never downloads.
-* YAML: every yolov5 module's ``yaml.safe_load``/``yaml.load`` (hyp YAML, ``opt.yaml`` on resume,
-  data YAMLs, OpenVINO metadata) is ``config.yamlfile.safe_load``: plain data, alias bombs and
-  oversized files refused in one line.
-* writes into the user's dataset: dataloaders.py saves a label cache (``labels/*.cache``, a
-  pickle) next to the labels, ``--cache disk`` saves an ``.npy`` beside every image, and
-  ``verify_image_label`` "restores" a JPEG without its end marker by re-saving it over the
-  user's file. That module's ``np.save`` writes nothing (``NotSaved``: a label cache is rebuilt
-  from the labels every run, as it could not be reloaded without unpickling anyway; the
-  "not writeable" warning yolov5 would print for it is dropped), ``--cache disk`` is refused by
-  the train preflight, and its ``ImageOps.exif_transpose`` (used only for that restore) refuses,
-  so such a JPEG is reported and skipped by yolov5 as corrupt, never rewritten.
-* folders: the dataset loader's recursive ``glob`` follows symlinks forever on a loop; it gets
-  ``guards.paths.loop_safe_glob``.
-* other programs: export.py installs the Edge TPU compiler with ``curl | sudo apt-key add`` and
-  ``apt-get``; its ``subprocess`` refuses any command that installs or downloads (the export
-  preflight refuses those formats earlier, with the package to install) and runs only the
-  converters the chosen format needs (``mo``, ``tensorflowjs_converter``, ``edgetpu_compiler``).
-  Every other yolov5 module starts no program at all: its ``subprocess`` (and general.py's
-  ``check_output``) refuses in one line. That closes val.py's ``zip -r study.zip`` (``--task
-  study``, also refused by the val preflight: it writes ``study_*.txt`` into the working
-  folder), ``git describe``/``git fetch`` (``git_describe``, ``check_git_status``, also made a
-  no-op), ``nvidia-smi`` (torch_utils), ``gsutil`` (evolve, ``--bucket``), ``curl`` and ``tar``
-  (downloads), ``git tag`` (weights download).
-* TorchScript ``extra_files`` are read as JSON; TensorFlow metadata with ``ast.literal_eval``;
-  both already safe.
+Audit of every ``eval``, ``exec``, pickle, ``torch.load``, ``yaml.load`` and ``subprocess`` reachable
+from train/val/detect/export: ``eval`` in models/common.py (ONNX ``names``), models/tf.py and
+dataloaders.py -> ``restricted_eval``; label-cache pickles -> ``np.load`` without pickle, ``np.save``
+writes nothing; ``torch.load`` -> ``checkpoints.secure_load``; ``check_dataset``'s ``exec`` ->
+``datasets``; YAML -> ``config.yamlfile.safe_load``; recursive ``glob`` -> ``loop_safe_glob``; a JPEG
+re-saved over the user's file -> refused; ``subprocess`` -> refused (export.py: no installs or
+downloads). Details: docs/safety.md, "Implementation notes".
 """
 
 from __future__ import annotations

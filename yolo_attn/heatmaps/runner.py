@@ -7,8 +7,7 @@ Figures are drawn by ``figures`` (``--alpha --colormap --hide-labels --hide-conf
 adds each attention block's spatial gate per image (``attention_maps``); ``--save-video`` writes,
 per video, the frames with every detection's box over the maximum of their maps. The manifest is
 rewritten after every image, so it is valid when a run is cut short. Each detection's map is made
-at the image's size when it is written and dropped after it (``engine.Detection.map``). The flags
-are set up by ``flags`` (which the CLI imports without this module's torch and OpenCV).
+at the image's size when it is written and dropped after it (``engine.Detection.map``).
 """
 
 from __future__ import annotations
@@ -22,11 +21,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..guards.outputs import save_npy, write_json
-from ..guards.paths import claim_run_dir
+from ..guards.paths import PROJECTS, RUN_NAME, claim_run_dir
 from .api import explain, load_model
 from .attention_maps import attention_layers
-from .flags import LAYERS_HELP, add_arguments, add_figure_arguments, add_model_arguments  # noqa: F401  (here too)
-from .flags import kwargs_for
 from .layers import normalise as normalise_layers
 from .layers import resolve as resolve_layers
 from .figures import Style, enlarge, heat, overlay, overview
@@ -53,7 +50,7 @@ def write(path: Path, image) -> str:
 def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, layers=D.layers,
         conf_thres=D.conf_thres, iou_thres=D.iou_thres, classes=D.classes, agnostic_nms=D.agnostic_nms,
         max_det=D.max_det, device=D.device, batch=D.batch, vid_stride=D.vid_stride, renorm_in_box=D.renorm_in_box,
-        save_maps=False, project='runs/heatmap', name='exp', exist_ok=False, line_thickness=Style.line_thickness,
+        save_maps=False, project=PROJECTS['heatmap'], name=RUN_NAME, exist_ok=False, line_thickness=Style.line_thickness,
         alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
         scale=Style.scale, attention_maps=D.attention_maps, save_video=False):
     """Write heatmaps for every detection of every image; return the manifest dict. The keywords
@@ -190,8 +187,3 @@ class VideoWriters:
     def close(self):
         for writer, _ in self.open.values():
             writer.release()
-
-
-def run_from_args(args) -> int:
-    run(**kwargs_for(run, args))
-    return 0

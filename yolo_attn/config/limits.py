@@ -1,15 +1,9 @@
 """Bounds on what a model YAML may ask the parser to build, checked before anything is allocated.
 
-A few characters of YAML can ask for 10^9 repeated layers or a 10^6-channel convolution; the
-parser calls these before building each row, so such a file is refused in one line instead of
-hanging or exhausting memory. The limits sit far above every stock model: yolov5x's largest
-row repeats 12 times (9 x depth_multiple 1.33) and its largest layer holds 4.7 M parameters.
-
-* ``check_header``: ``nc`` a positive whole number; ``depth_multiple``/``width_multiple``
-  positive numbers up to ``MAX_MULTIPLE``; ``anchors`` a count or lists of numbers.
-* ``check_repeats``: a row's repeat count after ``depth_multiple`` is at most ``MAX_REPEATS``.
-* ``check_layer_size``: the layer is first built on PyTorch's ``meta`` device (shapes only, no
-  memory, no initialisation) and refused above ``MAX_LAYER_PARAMETERS``.
+A few characters of YAML can ask for 10^9 layers or a 10^6-channel convolution; the parser calls
+``check_header``, ``check_repeats`` and ``check_layer_size`` (built on PyTorch's ``meta`` device
+first) for each row, so such a file is refused in one line. The limits sit far above every stock
+model (yolov5x included).
 """
 
 from __future__ import annotations
