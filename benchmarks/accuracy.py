@@ -165,46 +165,20 @@ def epoch0_only(data, cfg, mode, opt, work):
 
 
 def epoch0_report(rows) -> str:
+    """Epoch-0 validation (after the transfer, before any step) per model and start."""
     out = []
     for diff in dict.fromkeys(r['difficulty'] for r in rows):
         sel = [r for r in rows if r['difficulty'] == diff and r['epochs'] == 0]
         if not sel:
             continue
-        out.append(f"\n{diff}: epoch 0 (after transfer, before any step), {sel[0]['val']} val images at {sel[0]['imgsz']}")
-        out.append('| model | paper start mAP50 | paper mAP50-95 | identity start mAP50 | identity mAP50-95 |')
-        out.append('|---|---:|---:|---:|---:|')
+        starts = list(dict.fromkeys(r['attn_start'] for r in sel))
+        out.append(f"\n{diff}: epoch 0 (after transfer, before any step), {sel[0]['val']} val images at "
+                   f"{sel[0]['imgsz']}: mAP50 / mAP50-95")
+        out.append('| model | ' + ' | '.join(f'{s} start' for s in starts) + ' |')
+        out.append('|---|' + '---:|' * len(starts))
         for cfg in dict.fromkeys(r['cfg'] for r in sel):
             got = {r['attn_start']: r for r in sel if r['cfg'] == cfg}
-            if cfg == 'yolov5n':  # no block: both starts are the stock model
-                got['identity'] = got.get('paper')
-            cell = lambda mode, k: f"{got[mode][k]:.3f}" if mode in got else '–'
-            out.append(f"| {cfg} | {cell('paper', 'epoch0_map50')} | {cell('paper', 'epoch0_map')} "
-                       f"| {cell('identity', 'epoch0_map50')} | {cell('identity', 'epoch0_map')} |")
-    return '\n'.join(out)
-
-
-def start_report(rows) -> str:
-    """Paper vs identity start, epoch 0 and the last epoch, where one difficulty has both (seed 0)."""
-    out = []
-    trained = [r for r in rows if r['epochs'] > 0 and r['seed'] == 0]
-    for diff in dict.fromkeys(r['difficulty'] for r in trained):
-        sel = [r for r in trained if r['difficulty'] == diff]
-        if {r['attn_start'] for r in sel} != {'paper', 'identity'}:
-            continue
-        n = sel[0]['epochs']
-        out.append(f"\n{diff}, seed 0: mAP50 / mAP50-95 at epoch 0 (after transfer) and after epoch {n}")
-        out.append(f'| model | paper start, epoch 0 | paper start, epoch {n} | identity start, epoch 0 '
-                   f'| identity start, epoch {n} |')
-        out.append('|---|---:|---:|---:|---:|')
-        for cfg in dict.fromkeys(r['cfg'] for r in sel):
-            got = {r['attn_start']: r for r in sel if r['cfg'] == cfg}
-            if cfg == 'yolov5n':  # no block: both starts are the stock model
-                got.setdefault('paper', got.get('identity'))
-            cells = []
-            for mode in ('paper', 'identity'):
-                r = got.get(mode)
-                cells += [f"{r['epoch0_map50']:.3f} / {r['epoch0_map']:.3f}", f"{r['map50']:.3f} / {r['map']:.3f}"] \
-                    if r else ['–', '–']
+            cells = [f"{got[s]['epoch0_map50']:.3f} / {got[s]['epoch0_map']:.3f}" if s in got else '–' for s in starts]
             out.append(f"| {cfg} | {' | '.join(cells)} |")
     return '\n'.join(out)
 
@@ -234,26 +208,39 @@ def largest_gamma(rows) -> str:
     return f'{max(found):.1e}' if found else ''
 
 
+def effect_ratio(r, rows) -> str:
+    """A run's block strength over the ``paper`` start's, same model, seed and budget."""
+    paper = [p for p in rows if p['cfg'] == r['cfg'] and p['seed'] == r['seed'] and p['attn_start'] == 'paper'
+             and p['difficulty'] == r['difficulty'] and p['epochs'] == r['epochs'] and 'change_mean' in p]
+    if 'change_mean' not in r or not paper:
+        return ''
+    return f"{r['change_mean'] / paper[0]['change_mean']:.2f}"
+
+
 def report(rows) -> str:
-    out = [epoch0_report(rows), start_report(rows)]
+    """Per difficulty and budget: each model and start, mAP (mean ± std over seeds), Δ vs stock paired
+    by seed, the blocks' strength (mean |y - x| / mean |x|, last epoch) and its ratio to the paper start."""
+    out = [epoch0_report(rows)]
     rows = label_kernels([r for r in rows if r['epochs'] > 0])
-    for diff in dict.fromkeys(r['difficulty'] for r in rows):
-        for start in dict.fromkeys(r['attn_start'] for r in rows if r['difficulty'] == diff):
-            sel = [r for r in rows if r['difficulty'] == diff and r['attn_start'] == start]
-            r0 = sel[0]
-            out.append(f"\n{diff}: {r0['train']} train / {r0['val']} val at {r0['imgsz']}, {r0['epochs']} epoch(s), "
-                       f"batch {r0['batch']}, --attn-start {start}, from the shipped stock checkpoint, CPU")
-            out.append('| model | seeds | epoch 0 mAP50-95 | mAP50 | mAP50-95 | Δ mAP50-95 vs stock (paired by seed) '
-                       '| max \\|γ\\| |')
-            out.append('|---|---|---:|---:|---:|---:|---:|')
-            stock = {r['seed']: r['map'] for r in rows if r['cfg'] == 'yolov5n' and r['difficulty'] == diff
-                     and r['epochs'] == r0['epochs']}  # stock has no block: any start is the same model
-            for cfg in dict.fromkeys(r['cfg'] for r in sel):
-                rs = sorted((r for r in sel if r['cfg'] == cfg), key=lambda r: r['seed'])
-                deltas = [r['map'] - stock[r['seed']] for r in rs if r['seed'] in stock] if cfg != 'yolov5n' else []
-                out.append(f"| {cfg} | {','.join(str(r['seed']) for r in rs)} | {mean_std([r['epoch0_map'] for r in rs])} "
-                           f"| {mean_std([r['map50'] for r in rs])} | {mean_std([r['map'] for r in rs])} "
-                           f"| {mean_std(deltas) if deltas else ''} | {largest_gamma(rs)} |")
+    for diff, epochs in dict.fromkeys((r['difficulty'], r['epochs']) for r in rows):
+        sel = [r for r in rows if r['difficulty'] == diff and r['epochs'] == epochs]
+        r0 = sel[0]
+        stock = {r['seed']: r['map'] for r in sel if r['cfg'] == 'yolov5n'}
+        out.append(f"\n{diff}: {r0['train']} train / {r0['val']} val at {r0['imgsz']}, {epochs} epoch(s), batch "
+                   f"{r0['batch']}, from the shipped stock checkpoint, CPU")
+        out.append('| model | --attn-start | seeds | epoch 0 mAP50-95 | mAP50-95 | Δ vs stock (paired) '
+                   '| block strength | vs paper | max \\|γ\\| | blends left |')
+        out.append('|---|---|---|---:|---:|---:|---:|---:|---:|---:|')
+        for cfg, start in dict.fromkeys((r['cfg'], r['attn_start']) for r in sel):
+            rs = sorted((r for r in sel if r['cfg'] == cfg and r['attn_start'] == start), key=lambda r: r['seed'])
+            deltas = [r['map'] - stock[r['seed']] for r in rs if r['seed'] in stock] if cfg != 'yolov5n' else []
+            strength = [r['change_mean'] for r in rs if 'change_mean' in r]
+            ratios = [float(x) for x in (effect_ratio(r, sel) for r in rs) if x]
+            out.append(f"| {cfg} | {start if cfg != 'yolov5n' else '–'} | {','.join(str(r['seed']) for r in rs)} "
+                       f"| {mean_std([r['epoch0_map'] for r in rs])} | {mean_std([r['map'] for r in rs])} "
+                       f"| {mean_std(deltas) if deltas else ''} | {mean_std(strength) if strength else ''} "
+                       f"| {f'{min(ratios):.2f}–{max(ratios):.2f}' if ratios else ''} | {largest_gamma(rs)} "
+                       f"| {sum(r.get('blends_left', 0) for r in rs) if strength else ''} |")
     return '\n'.join(out)
 
 

@@ -120,7 +120,8 @@ def ws(tmp_path_factory):
 # workers in collection order (by default it reorders them by test count), so starting these first
 # keeps one of them from being the last file left to one worker while the others sit idle.
 SLOW_FIRST = ('test_user_blocks.py', 'test_pipeline.py', 'test_distributed.py', 'test_evaluation.py',
-              'test_heatmaps.py', 'test_cli.py', 'test_hardening.py', 'test_attn_start.py')
+              'test_heatmaps.py', 'test_cli.py', 'test_attn_start.py', 'test_interrupts.py', 'test_bad_options.py',
+              'test_output_safety.py', 'test_resource_limits.py')
 
 
 def pytest_collection_modifyitems(config, items):
