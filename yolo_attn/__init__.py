@@ -19,31 +19,34 @@ Public names (each activates the plugin when first used):
 
 from __future__ import annotations
 
-import importlib
-
 from .integration.activate import activate, activate_on_yolov5_import
+from .lazy import names_from
 
 __version__ = '0.1.0'  # the one place: setup.cfg reads it (version = attr: yolo_attn.__version__)
 
 _PUBLIC = {'register_block': 'blocks.registry', 'BLOCKS': 'blocks.registry', 'allow_in_checkpoints': 'blocks.registry',
            'SE': 'blocks', 'CBAM': 'blocks', 'ECA': 'blocks', 'CoordAtt': 'blocks', 'SimAM': 'blocks',
-           'model': 'config.summary', 'resolve_cfg': 'config.files', 'resolve_weights': 'config.files',
+           'resolve_cfg': 'config.files', 'resolve_weights': 'config.files',
            'import_user_modules': 'blocks.plugins', 'ModelConfigError': 'errors', 'UserError': 'errors'}
-_RENAMED = {'model': 'build_model'}
 
-__all__ = sorted(_PUBLIC) + ['activate', '__version__']
+__all__ = sorted(_PUBLIC) + ['activate', 'model', '__version__']
 
 activate_on_yolov5_import()
+_public = names_from(__name__, _PUBLIC)
+
+
+def model(cfg, nc: int | None = None, verbose: bool = False, ch: int = 3):
+    """yolov5's ``Model`` for a YAML path or shipped name (``yolov5s-cbam``), from any folder."""
+    activate()
+    from .config.summary import build_model
+    return build_model(cfg, nc=nc, verbose=verbose, ch=ch)
 
 
 def __getattr__(name):
     """The public names, imported (and the plugin activated) on first use."""
-    if name not in _PUBLIC:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    activate()
-    value = getattr(importlib.import_module(f'.{_PUBLIC[name]}', __name__), _RENAMED.get(name, name))
-    globals()[name] = value
-    return value
+    if name in _PUBLIC:
+        activate()
+    return _public(name)
 
 
 def __dir__():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 
+from ..lazy import names_from
+
 BUILTIN = {'SE': 'se', 'CBAM': 'cbam', 'ChannelAttention': 'cbam', 'SpatialAttention': 'cbam', 'ECA': 'eca',
            'CoordAtt': 'coord', 'SimAM': 'simam'}
 
@@ -18,7 +20,4 @@ def import_builtins() -> None:
         importlib.import_module(f'.{module}', __name__)
 
 
-def __getattr__(name):
-    if name not in BUILTIN:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(f'.{BUILTIN[name]}', __name__), name)
+__getattr__ = names_from(__name__, BUILTIN)

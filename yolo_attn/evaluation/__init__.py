@@ -8,15 +8,11 @@ first use (PEP 562).
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import names_from
 
 _WHERE = {'auc': 'metrics', 'energy_pointing_game': 'metrics', 'pointing_game': 'metrics', 'BASELINES': 'perturb',
           'Curves': 'perturb', 'Perturber': 'perturb', 'RandomisedMaps': 'sanity', 'rank_correlation': 'sanity',
           'verdict': 'sanity'}
 __all__ = list(_WHERE)
 
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(f'.{_WHERE[name]}', __name__), name)
+__getattr__ = names_from(__name__, _WHERE)

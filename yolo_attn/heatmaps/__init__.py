@@ -6,7 +6,7 @@ pytorch-grad-cam or OpenCV.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import names_from
 
 _WHERE = {'explain': 'api', 'load_model': 'api', 'run': 'runner', 'HeatmapEngine': 'engine', 'Detection': 'engine',
           'ImageResult': 'engine', 'HeatmapOptions': 'options', 'DEFAULTS': 'options', 'cam_class': 'methods',
@@ -14,8 +14,4 @@ _WHERE = {'explain': 'api', 'load_model': 'api', 'run': 'runner', 'HeatmapEngine
           'ScoreTarget': 'targets'}
 __all__ = list(_WHERE)
 
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(f'.{_WHERE[name]}', __name__), name)
+__getattr__ = names_from(__name__, _WHERE)
