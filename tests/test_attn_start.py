@@ -173,6 +173,14 @@ def test_model_export_parity_with_scales(tmp_path):
     export_parity(model_with_scales('yolov5n-cbam'), torch.rand(1, 3, 64, 64), tmp_path)
 
 
+def test_model_export_parity_mid_ramp(tmp_path):
+    """A checkpoint saved mid-ramp (an epochN.pt) exports as it computes: the blend is in the graph."""
+    torch.manual_seed(0)
+    model = Model(load_cfg('yolov5n-cbam'), nc=5).eval()
+    apply_blend_start(model, values={5: 0.3, 8: 0.6, 12: 0.9})
+    export_parity(model, torch.rand(1, 3, 64, 64), tmp_path)
+
+
 class WithTuple(nn.Module):
     """Returns ``(block(x),)``, the shape of a yolov5 model's output, for ``export_parity``."""
 
