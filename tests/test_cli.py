@@ -109,7 +109,7 @@ print('LOADED', 'torch' in sys.modules, 'yolov5' in sys.modules)
 
 @pytest.mark.parametrize('argv', [['--help'], ['build', '--imgsz', 'x'], ['insert', '--help'], ['nosuchcommand']])
 def test_help_and_argument_errors_import_neither_torch_nor_yolov5(argv):
-    """What makes them fast (8 s before, measured in the README): nothing heavy is imported."""
+    """What makes them fast (measured in benchmarks/README.md, "CLI start-up"): nothing heavy is imported."""
     out = subprocess.run([sys.executable, '-c', HELP_PROBE, *argv], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().endswith('LOADED False False'), out.stdout + out.stderr
     assert ('EXIT 0' if '--help' in argv else 'EXIT 2') in out.stdout
@@ -144,7 +144,7 @@ def test_bad_arguments_cover_every_own_command():
 @pytest.mark.parametrize('command', sorted(BAD_ARGUMENTS))
 def test_every_command_sets_up_its_flags_without_torch_gradcam_opencv_or_yolov5(command):
     """Help and argument errors answer at once: building a command's parser (defaults, choices, help
-    texts) imports none of the libraries that take seconds (README "CLI reference")."""
+    texts) imports none of the libraries that take seconds (docs/cli.md, "Global option")."""
     out = subprocess.run([sys.executable, '-c', FLAGS_PROBE, command, *BAD_ARGUMENTS[command]], capture_output=True,
                          text=True, timeout=120)
     assert 'CODES [0, 2, 2]' in out.stdout, out.stdout + out.stderr

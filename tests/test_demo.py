@@ -1,4 +1,5 @@
-"""The demo pipeline end to end on a tiny budget (the real settings are measured in the README)."""
+"""The demo pipeline end to end on a tiny budget (the real settings are measured in
+benchmarks/README.md, "The demo")."""
 
 import json
 from pathlib import Path

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""The README's heatmap picture: ``yolo-attn heatmap`` on one image, its overview and detection maps
-side by side (one detection per head level where the image has them, largest score first).
+"""The heatmap picture of README.md and docs/heatmaps.md: one image's overview and detection maps.
+
+``yolo-attn heatmap`` on one image; its maps side by side (one per head level first, largest score first).
 
     python tools/heatmap_figure.py --weights runs/demo/exp/train/weights/best.pt \
         --image runs/demo/exp/shapes/images/val/000003.png --out docs/heatmap_outputs.png

@@ -1,18 +1,11 @@
 #!/usr/bin/env python
 """Produce the shipped starting checkpoint ``models/pretrained/yolov5n-shapes.pt``.
 
-Why it exists: yolov5's train.py accumulates gradients up to a hard-coded nominal batch of 64
-images, so a from-scratch run of 30 epochs on the demo's 256 images makes ~120 optimizer steps and
-stays near mAP50 0.02 (README, "Demo"). Users of YOLOv5 fine-tune from pretrained weights; our
-offline equivalent of ``yolov5n.pt`` is a stock yolov5n pretrained here on a *different seed* of
-the shapes generator (seed 1, so no image of the demo's seed-0 dataset is ever seen), and the
-demo transfers it into ``yolov5n-cbam`` across the inserted layers.
-
-The loop is yolov5's own pieces (``create_dataloader`` with its mosaic augmentation,
-``ComputeLoss``, ``smart_optimizer``, ``ModelEMA``, ``check_anchors``, ``val.run``) with one
-optimizer step per batch (AdamW, cosine schedule) -- the only departure from train.py, and the
-reason this script exists rather than ``yolo-attn train``. The checkpoint is saved like yolov5's
-``strip_optimizer`` output (EMA weights, half precision, no optimizer).
+yolov5's train.py steps the optimizer once per nominal batch of 64 images, too few steps on the
+demo's 256 images to learn from scratch (benchmarks/README.md, "The demo"). So a stock yolov5n is
+pretrained here on another seed of the shapes generator (seed 1; the demo uses 0) with yolov5's own
+pieces (``create_dataloader``, ``ComputeLoss``, ``smart_optimizer``, ``ModelEMA``, ``val.run``) but
+one AdamW step per batch, and saved like ``strip_optimizer`` output.
 
     python tools/pretrain_shapes.py                  # writes models/pretrained/yolov5n-shapes.pt
 """

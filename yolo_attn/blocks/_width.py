@@ -6,14 +6,8 @@ MIN_HIDDEN = 8
 
 
 def hidden_width(channels: int, reduction: int) -> int:
-    """``max(C // r, 8)``, never more than ``C``; a reduction larger than ``C`` is refused.
-
-    With the papers' r = 16, yolov5n's 64-channel P3 stage would get 4 hidden units; the floor of
-    8 (as timm's ``make_divisible`` default) keeps small stages expressive. ``r > C`` leaves no
-    hidden unit at all: that is almost always a channel count written where a reduction belongs
-    (``[-1, 1, CBAM, [1024]]`` copied from a hand-edited fork), so it is an error, not a clamp.
-    (The papers' default r = 16 therefore needs C >= 16; YOLOv5 stages have at least 64.)
-    """
+    """``max(C // r, 8)`` (the floor as timm's ``make_divisible``), never more than ``C``. ``r > C`` is
+    refused: it is a channel count written where a reduction belongs (docs/blocks.md, "The blocks")."""
     if not is_int(reduction) or reduction < 1:
         raise ValueError(f'reduction must be a positive integer, got {reduction!r}')
     if reduction > channels:

@@ -9,10 +9,8 @@ from ._width import hidden_width
 
 
 class ChannelAttention(nn.Module):
-    """CBAM's channel half: average- and max-pooled descriptors through one shared MLP
-    (Linear C->h, ReLU, Linear h->C, no biases, as in the paper's equation), summed, sigmoid, scale.
-    Reductions are ``mean``/``amax`` (deterministic on CUDA, exportable); no BatchNorm on pooled vectors.
-    """
+    """CBAM's channel half: average- and max-pooled descriptors through one shared bias-free MLP
+    (as in the paper's equation), summed, sigmoid, scale. ``mean``/``amax`` pooling, no BatchNorm."""
 
     def __init__(self, c1: int, r: int = 16):
         super().__init__()
@@ -41,11 +39,8 @@ class SpatialAttention(nn.Module):
 
 @register_block(paper='Woo et al., CBAM: Convolutional Block Attention Module, ECCV 2018')
 class CBAM(nn.Module):
-    """Channel attention, then spatial attention.
-
-    YAML: ``[-1, 1, CBAM, []]``, ``[-1, 1, CBAM, [8]]`` (reduction) or ``[-1, 1, CBAM, [16, 3]]``
-    (reduction, spatial kernel); the input channels are supplied by the parser.
-    """
+    """Channel attention, then spatial attention. YAML: ``[-1, 1, CBAM, []]``, ``[-1, 1, CBAM, [8]]``
+    (reduction) or ``[-1, 1, CBAM, [16, 3]]`` (reduction, spatial kernel)."""
 
     def __init__(self, c1: int, r: int = 16, k: int = 7):
         super().__init__()

@@ -11,22 +11,11 @@ from ._width import MIN_HIDDEN
 
 @register_block(paper='Hou et al., Coordinate Attention for Efficient Mobile Network Design, CVPR 2021')
 class CoordAtt(nn.Module):
-    """Channel attention that keeps position along each axis.
-
-    1. Pool along W (a ``C x H`` descriptor per column position) and along H (``C x W``): means.
-    2. Concatenate both along the spatial axis, ``(B, C, H + W, 1)``, and transform them with one
-       shared 1x1 conv C -> h, BatchNorm and h-swish (``x * ReLU6(x + 3) / 6``).
-    3. Split back; a 1x1 conv h -> C and a sigmoid per direction give ``a_h (B, C, H, 1)`` and
-       ``a_w (B, C, 1, W)``; the output is ``x * a_h * a_w``.
-
-    Hidden width ``h = max(8, C // r)``, r = 32 by default (the paper's formula and reduction; not
-    capped by the SE/CBAM rule, so any r works at any C). The shared conv has no bias (BatchNorm
-    follows it, so a bias would be cancelled); the two gate convs have biases, as in the authors'
-    code. The BatchNorm normalises a ``(B, h, H + W, 1)`` tensor: at least two values per channel
-    even for B = 1 and a 1 x 1 map, so yolov5's train-mode stride probe (1 x 3 x 256 x 256) works.
-
-    YAML: ``[-1, 1, CoordAtt, []]`` or ``[-1, 1, CoordAtt, [16]]`` (reduction r).
-    """
+    """Channel attention that keeps position: means along W and H, concatenated ``(B, C, H + W, 1)``,
+    one shared 1x1 conv C -> h (no bias) + BatchNorm + h-swish, split, a 1x1 conv h -> C + sigmoid
+    per direction; output ``x * a_h * a_w``. ``h = max(8, C // r)`` (the paper's, r = 32). The
+    BatchNorm sees H + W values per channel, so yolov5's batch-1 train-mode stride probe works.
+    YAML: ``[-1, 1, CoordAtt, []]`` or ``[-1, 1, CoordAtt, [16]]`` (reduction r)."""
 
     def __init__(self, c1: int, r: int = 32):
         super().__init__()

@@ -11,13 +11,9 @@ from .registry import register_block
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
-    """The paper's adaptive kernel size (its eq. 12): ``k = |log2(C) / gamma + b / gamma|_odd``.
-
-    ``|t|_odd`` is the odd number nearest to ``t``; a tie (``t`` an even integer) goes up, as in
-    the authors' code (truncate, then add one when even). For every ``t >= 0`` that is
-    ``2 * floor(t / 2) + 1``. With gamma=2, b=1: C = 8..127 -> 3, 128..2047 -> 5, 2048..8191 -> 7;
-    below C = 8 the formula gives k = 1 (timm's ``EcaModule`` clamps it to 3).
-    """
+    """The paper's adaptive kernel size (eq. 12): ``k = |log2(C) / gamma + b / gamma|_odd``, the
+    nearest odd number, a tie going up as in the authors' code (``2 * floor(t / 2) + 1``). With
+    gamma=2, b=1: 3 for C = 8..127, 5 up to 2047; 1 below C = 8 (timm clamps it to 3)."""
     if not (is_number(gamma) and gamma > 0):
         raise ValueError(f'ECA gamma must be a positive number, got {gamma!r}')
     if not is_number(b):
@@ -30,13 +26,9 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
 
 @register_block(paper='Wang et al., ECA-Net: Efficient Channel Attention, CVPR 2020')
 class ECA(nn.Module):
-    """Channel gate without dimensionality reduction: global average pool -> 1-D convolution of
-    size k across neighbouring channels (one shared kernel, no bias) -> sigmoid -> scale.
-
-    ``k`` is adaptive to C by default (``eca_kernel_size``, gamma=2, b=1); an explicit odd ``k``
-    overrides it. YAML: ``[-1, 1, ECA, []]`` (adaptive) or ``[-1, 1, ECA, [3]]`` (fixed k).
-    Parameters: ``k``. Pooling is ``x.mean((2, 3))`` (deterministic CUDA backward, clean export).
-    """
+    """Channel gate without reduction: global average pool -> 1-D conv of size k across channels (no
+    bias) -> sigmoid -> scale. ``k``: adaptive (``eca_kernel_size``) unless an odd ``k`` is given.
+    YAML: ``[-1, 1, ECA, []]`` or ``[-1, 1, ECA, [3]]``."""
 
     def __init__(self, c1: int, k: int | None = None, gamma: float = 2, b: float = 1):
         super().__init__()

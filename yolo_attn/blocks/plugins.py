@@ -1,22 +1,11 @@
 """User blocks from the user's own modules: ``--import``, ``YOLO_ATTN_IMPORTS``, entry points.
 
-A block is registered when the module that defines it is imported (its ``@register_block``
-line runs); nothing here reads code from a model YAML or a checkpoint. The user names the modules
-(mmengine's ``custom_imports`` idea), in three ways that end in the same import:
-
-* ``yolo-attn --import myblocks[,other] COMMAND ...`` — a global option of the CLI;
-* ``YOLO_ATTN_IMPORTS=myblocks,other`` — the same list from the environment, so every process
-  of a run gets it (``torchrun`` ranks, subprocesses); ``--import`` adds its modules to this
-  variable, so children of the command inherit them too;
-* the entry-point group ``yolo_attn.blocks`` — an installed package registers its blocks with
-  no flag at all (``[options.entry_points] yolo_attn.blocks = myblocks = myblocks`` in its
-  setup.cfg). An entry point may name a module, or a class (``mygate = myblocks:MyGate``), which
-  is then registered under the entry point's name unless it already registered itself.
-
-Modules are importable from the working folder, as with ``python -m``: the folder is put at the
-front of ``sys.path`` before the import (the console script alone would not see it). Once
-imported, a block's classes are on the checkpoint allowlist (``registry.register_block``), so
-checkpoints that hold them load with ``torch.load(weights_only=True)``.
+A block registers when its module is imported; nothing reads code from a YAML or a checkpoint. The
+user names the modules (mmengine's ``custom_imports`` idea): ``yolo-attn --import a[,b]`` (added to
+``YOLO_ATTN_IMPORTS``, so child processes inherit it), that variable, or the ``yolo_attn.blocks``
+entry-point group (a module, or a class registered under the entry point's name). The working folder
+goes first on ``sys.path``, as with ``python -m``. Imported blocks join the checkpoint allowlist.
+Usage: docs/blocks.md, "Your own block".
 """
 
 from __future__ import annotations
@@ -124,14 +113,9 @@ def registered() -> dict:
 
 
 def import_user_modules(imports=(), *, env: bool = True) -> list[str]:
-    """Import the user's block modules: ``imports`` (``--import`` values, each ``'a'`` or ``'a,b'``),
-    then those of ``YOLO_ATTN_IMPORTS``; return the module names. The entry points need no call:
-    ``integration.activate`` loads them. A user module's ``from yolo_attn import register_block``
-    activates the plugin first, so the built-in blocks and yolov5's patches are in place.
-
-    ``imports`` are also added to ``YOLO_ATTN_IMPORTS`` (so processes this one starts import them
-    too). Idempotent: a module already imported is not run again. Errors are ``UserError`` lines.
-    """
+    """Import ``imports`` (``--import`` values, each ``'a'`` or ``'a,b'``), then ``YOLO_ATTN_IMPORTS``'s
+    modules; return their names. ``imports`` are added to ``YOLO_ATTN_IMPORTS`` for child processes.
+    Idempotent; errors are ``UserError`` lines. Entry points are loaded by ``registered``."""
     flag = split_names(*([imports] if isinstance(imports, str) else imports))
     names = split_names(','.join(flag), os.environ.get(ENV) if env else None)
     if not names:

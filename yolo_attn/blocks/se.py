@@ -9,13 +9,9 @@ from ._width import hidden_width
 
 @register_block(paper='Hu et al., Squeeze-and-Excitation Networks, CVPR 2018')
 class SE(nn.Module):
-    """Channel gate: global average pool -> Linear C->h (no bias) -> ReLU -> Linear h->C (no bias)
-    -> sigmoid -> scale each input channel. ``h = hidden_width(C, r)``.
-
-    YAML: ``[-1, 1, SE, []]`` or ``[-1, 1, SE, [8]]`` (reduction r; the input channels are supplied).
-    Pooling is ``x.mean((2, 3))``, not ``AdaptiveAvgPool2d``: deterministic CUDA backward and a
-    clean ONNX export.
-    """
+    """Channel gate: global average pool -> Linear C->h -> ReLU -> Linear h->C (no biases) -> sigmoid
+    -> scale, ``h = hidden_width(C, r)``. YAML: ``[-1, 1, SE, []]`` or ``[-1, 1, SE, [8]]`` (reduction).
+    Pooling is ``x.mean``, not ``AdaptiveAvgPool2d`` (deterministic CUDA backward, clean ONNX export)."""
 
     def __init__(self, c1: int, r: int = 16):
         super().__init__()

@@ -10,19 +10,10 @@ from .registry import register_block
 
 @register_block(paper='Yang et al., SimAM: A Simple, Parameter-Free Attention Module, ICML 2021')
 class SimAM(nn.Module):
-    """Energy-based gate, one weight per neuron, no parameters.
-
-    For each channel with n = H * W - 1, mean mu and variance estimate
-    ``s2 = sum((x - mu)^2) / n``, the inverse of the minimal energy of neuron t is
-    ``(t - mu)^2 / (4 * (s2 + lam)) + 1/2`` (the paper's eq. 5 inverted); the output is
-    ``x * sigmoid(inverse energy)``. Distinctive neurons (far from their channel's mean) are
-    kept, the rest damped.
-
-    ``lam`` (lambda, default 1e-4 as in the paper) must be positive. On a 1 x 1 map (n = 0, e.g. the
-    P6 stage of a 64 x 64 input) n is taken as 1: every deviation is 0 and the gate is sigmoid(1/2).
-    ``c1`` is accepted for the block contract and unused. YAML: ``[-1, 1, SimAM, []]`` or
-    ``[-1, 1, SimAM, [0.001]]``.
-    """
+    """Energy-based gate, one weight per neuron, no parameters: ``x * sigmoid((x - mu)^2 / (4 * (s2 +
+    lam)) + 1/2)`` per channel, ``s2 = sum((x - mu)^2) / n``, n = H * W - 1 (the paper's eq. 5
+    inverted); n is taken as 1 on a 1 x 1 map. ``lam`` > 0 (paper: 1e-4); ``c1`` unused.
+    YAML: ``[-1, 1, SimAM, []]`` or ``[-1, 1, SimAM, [0.001]]``."""
 
     def __init__(self, c1: int, lam: float = 1e-4):
         super().__init__()

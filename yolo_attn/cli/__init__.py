@@ -1,13 +1,9 @@
 """``yolo-attn`` command line: one module per group of commands, one home for the common rules.
 
-``main`` reads the global options (``--import MODULE[,MODULE]``), then the command. Only the
-chosen command's flags are set up, and nothing heavy is imported before that: ``yolo-attn
---help`` and argument errors answer at once; yolov5 is imported by the commands that need it.
-Every command's help shows its defaults and choices. User mistakes (``UserError``, from any
-layer) end in one line ``yolo-attn COMMAND: error: ...`` and exit code 2; Ctrl-C exits 130.
-
-Modules: ``model`` (blocks, build, insert), ``data`` (data, demo), ``heatmaps`` (heatmap,
-heatmap-eval, heatmap-compare), ``scripts`` (train, val, detect, export: yolov5's own scripts).
+``main`` reads the global options (``--import MODULE[,MODULE]``), then sets up only the chosen
+command's flags, importing nothing heavy before that. User mistakes (``UserError``) end in one line
+``yolo-attn COMMAND: error: ...``, exit code 2; Ctrl-C exits 130. Modules: ``model``, ``data``,
+``heatmaps``, ``scripts`` (yolov5's own). Reference: docs/cli.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
 """``yolo-attn heatmap-compare``: the same objects, explained by several models, side by side.
 
-Every model sees the same images (``explain()``, same method, target and thresholds). An *object*
-is a detection of any model: the first model's detections, then each other model's detections
-that match no object found so far (same class, IoU >= ``match_iou``, greedy by score —
-``matching.greedy_match``). For each object one panel PNG holds, per model, the crop around the
-object (``context`` times its size of margin, or the whole image with ``full_image``) enlarged to
-``PANEL_HEIGHT`` pixels, then that model's map, box and label drawn at that size (``figures.tile``:
-labels outside the box where they fit), under the model's name and the layers its map was taken
-from; a model that missed the object shows the image with the object's box dashed in red, marked
-"missed".
-
-Metrics per model, each detection against its own box: pointing game, energy-based pointing game
-and, with ``steps`` >= 1, deletion and insertion AUC (``perturb``). ``metrics.csv`` averages them
-over the objects every model detected (the same objects for all), and counts each model's misses.
-Outputs in a new ``runs/heatmap-compare/exp``, …: ``<image>_<k>_<class>.png`` per object,
-``objects.csv`` (one row per object and model), ``metrics.csv`` (one row per model) and
-``manifest.json`` (``report.Record``: objects.csv and the manifest are rewritten atomically as each
-image completes, so a run cut short leaves them valid, marked incomplete, with the images done; an
-unreadable image is skipped with one warning line and listed there).
+An object is a detection of any model, matched across models by class and IoU (``group_objects``,
+``matching.greedy_match``). Per object, one panel PNG shows each model's crop, map, box and label
+(``figures.tile``), or the object's box dashed in red where that model missed it. Per model: pointing
+game, energy-based pointing game and, with ``steps`` >= 1, deletion/insertion AUC (``perturb``).
+Outputs: panels, ``objects.csv``, ``metrics.csv`` (averaged over objects every model detected) and
+``manifest.json`` (``report.Record``: valid when a run is cut short). See docs/metrics.md.
 """
 
 from __future__ import annotations

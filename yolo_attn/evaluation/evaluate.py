@@ -1,21 +1,11 @@
 """``yolo-attn heatmap-eval``: how faithful are the heatmaps of a model on a labelled split?
 
-For every method, every image of the split goes through ``explain()`` (the same maps ``yolo-attn
-heatmap`` writes); each detection matched to a ground-truth box (``matching``: same class,
-IoU >= 0.5, greedy by score) is scored with the pointing game and energy-based pointing game
-(``metrics``), deletion and insertion curves (``perturb``; steps relative to the detection's box
-by default) and, for the first ``sanity_max`` matched detections, the model-randomisation sanity
-check (``sanity``: raw and location-prior-partialled rank correlation, per head level).
-
-Outputs in a new ``runs/heatmap-eval/exp``, ``exp2``, …: ``results.csv`` (one row per method and
-matched detection, curves included), ``summary.csv`` (per method: all, per class, per head level),
-``sanity.csv`` (verdict per method and head level), ``curves.png`` (mean deletion and insertion
-curves per method), ``manifest.json`` (``report.Record``: results.csv and the manifest are
-rewritten atomically as each image completes, so a run cut short leaves them valid, marked
-incomplete, with the images done per method; an unreadable image is skipped with one warning line
-and listed there). Methods that give every detection of an image the same map (``methods``) are
-labelled "not per-detection" in the summary and the printed report.
-``run(**kwargs)`` mirrors the CLI flags.
+Per method, each detection matched to a ground-truth box (``matching``) is scored with the pointing
+game and energy-based pointing game (``metrics``), deletion and insertion curves (``perturb``) and,
+for the first ``sanity_max``, the model-randomisation sanity check (``sanity``). Outputs:
+``results.csv``, ``summary.csv``, ``sanity.csv``, ``curves.png``, ``manifest.json``
+(``report.Record``: valid when a run is cut short). ``run(**kwargs)`` mirrors the CLI flags.
+See docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -89,11 +79,9 @@ def detection_row(image, det, level, gt_box, iou, method, target, curves, rhos) 
 
 
 def evaluate_method(model, images, method, perturber, opts, sanity_max, record=None) -> tuple[list, dict, dict]:
-    """Rows of one method's matched detections, the sanity check's inputs (per checked detection its
-    ``(rho, rho_partial, rho_prior)``, head level and constant flag), and counts (``images``: the
-    paths done, ``skipped``: the unreadable ones). Each finished image goes to ``record``
-    (``report.Record``); an image that does not decode is skipped with one warning line (once per
-    run: later methods do not try it again) and listed."""
+    """``(rows, checks, counts)`` of one method: matched detections' rows, the sanity check's inputs
+    (``rhos``, ``levels``, ``constant``) and counts (``images`` done, ``skipped``). Finished images go
+    to ``record``; an image that does not decode is skipped once per run, with one warning line."""
     randomised = RandomisedMaps(model, method, opts['target'], opts['layers']) if sanity_max else None
     names = level_names(model)
     record = record or report.Record(None, 'results.csv', {})

@@ -1,15 +1,9 @@
-"""``heatmap-eval`` and ``heatmap-compare`` under ``torchrun``: each rank scores its consecutive block
-of the images (``heatmaps.shard``), every rank receives all the rows in the one-process order, and
-rank 0 alone writes the run folder. The merged rows are the rows one process computes:
+"""``heatmap-eval`` and ``heatmap-compare`` under ``torchrun``: each rank scores its block of the
+images (``heatmaps.shard``), every rank gets all rows in one-process order, rank 0 writes the run.
 
-* ``heatmap-eval``'s sanity check scores the first ``sanity_max`` matched detections of the split.
-  Each rank checks the first ``sanity_max`` of its own (a prefix of its rows, as ``evaluate_method``
-  takes them in order); the merge keeps the first ``sanity_max`` in rank order, which are the
-  split's first ``sanity_max``, and blanks the check of the later ones (NaN, as one process leaves
-  them). A rank may so check up to ``sanity_max`` detections in vain: the price of not waiting.
-* ``heatmap-compare`` numbers objects per image, so its rows concatenate as they are; each rank
-  writes its panels into the run folder rank 0 made (the same folder on every node that shares
-  ``--project``).
+The merged rows equal one process's: each rank sanity-checks its own first ``sanity_max`` matched
+detections; the merge keeps the split's first ``sanity_max`` in rank order and blanks the later ones
+(NaN). ``heatmap-compare``'s rows concatenate as they are. Usage: docs/scale-out.md.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
         for d in image.detections:
             print(d.name, d.score, d.box, d.map.shape)   # map: float32 HxW at original size
 
-Images are read and letterboxed by yolov5's ``LoadImages`` (an image, a folder, a glob, a video
-with ``vid_stride``, or a .txt list), exactly as detect.py reads them, so boxes match detect.py's.
+Sources (image, folder, glob, video, .txt list) are read by yolov5's ``LoadImages`` as detect.py
+reads them, so boxes match detect.py's.
 """
 
 from __future__ import annotations

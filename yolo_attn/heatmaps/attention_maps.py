@@ -1,31 +1,11 @@
 """Where each attention block itself looks: its spatial gate on the image (``--attention-maps``).
 
-Every registered attention block (``registry.BLOCKS``: the shipped ones and a user's) multiplies
-its input by a gate. A forward hook on the block keeps its input ``x`` and output ``y`` for one
-forward of the letterboxed image, and the block's **spatial gate** is read from what it did:
-
-    gate(y, x) = mean over channels c of y[c, y, x] / x[c, y, x]
-
-(entries where ``x`` is 0 are left out of the mean). The block computes ``y = x * gate`` in
-float32, so the ratio gives the gate back to float32 rounding however small ``x`` is. This is one
-rule for every block, without reading its internals:
-
-* CBAM (Woo et al., ECCV 2018): ``y = x * w_c * s(y, x)``, so the gate is its spatial attention
-  ``s = sigmoid(conv7x7([mean_c, max_c]))`` times the mean channel weight — the same picture;
-* CoordAtt (Hou et al., CVPR 2021): ``y = x * a_h[c, y] * a_w[c, x]``: the channel mean of its
-  h x w gate;
-* SimAM (Yang et al., ICML 2021): ``y = x * sigmoid(1 / energy)``: the channel mean of its
-  per-neuron gate (high where a neuron stands out from its channel, i.e. low energy);
-* SE and ECA gate channels only (the same weight at every position): their gate is flat and they
-  are **skipped with a note**, as is any block whose gate varies by less than ``FLAT`` across the
-  image.
-
-The hooks are attached during the heatmap engine's own forward (``AttentionMaps.attach``: no
-second forward per image). The gate (feature-map resolution) is upsampled to the letterboxed input
-with OpenCV's bilinear resize (as pytorch-grad-cam's ``scale_cam_image`` does for CAMs) and taken
-back to the original image by yolov5's ``scale_image`` (the letterbox padding cropped off), like
-the per-detection maps. The PNG shows it min-max normalised over the image; the manifest keeps the gate's own range
-there (``gate_min``, ``gate_max``).
+Forward hooks keep each registered attention block's input ``x`` and output ``y`` during the
+engine's own forward; the spatial gate is the channel mean of ``y / x`` (zeros of ``x`` left out),
+one rule for every block: CBAM (Woo et al., ECCV 2018), CoordAtt (Hou et al., CVPR 2021), SimAM
+(Yang et al., ICML 2021). Channel-only blocks (SE, ECA) give a flat gate (below ``FLAT``) and are
+skipped with a note. The gate is resized with OpenCV as pytorch-grad-cam's ``scale_cam_image`` does
+and taken to the original image by yolov5's ``scale_image``. Details: docs/heatmaps.md, "How it works".
 """
 
 from __future__ import annotations
@@ -75,10 +55,8 @@ def _keep(store: dict, index: int, module, inputs, output):
 
 
 class AttentionMaps:
-    """The spatial gates of a model's attention blocks, read by forward hooks during a forward that
-    someone else runs: ``HeatmapEngine``'s own (``attach`` before it, ``gates`` per image after it),
-    so ``--attention-maps`` costs no forward of its own. ``__call__`` runs one forward itself, for
-    a Python caller with a letterboxed image (``api.letterbox_tensor``)."""
+    """The spatial gates of a model's attention blocks, hooked into ``HeatmapEngine``'s forward
+    (``attach`` before it, ``gates`` per image after it); ``__call__`` runs one forward itself."""
 
     def __init__(self, model):
         self.model = model

@@ -1,30 +1,10 @@
 """One forward pass, yolov5's NMS, and one saliency map per kept detection.
 
-The loop (after pytorch-grad-cam's ``BaseCAM``; ODAM, ICLR 2023, for per-instance maps):
-
-1. forward a letterboxed batch once, with hooks keeping the target layers' activations (``--layers``
-   roles or indices, resolved for the model by ``layers.py``; by default ``level``: for each head
-   level the backbone stage outputs at its stride and the next finer one);
-2. yolov5's ``non_max_suppression`` with each raw prediction's row index carried through it as
-   two extra "mask" columns ``[index, 1]`` (NMS multiplies mask columns by objectness, so the index
-   is their ratio): every kept detection knows its head level, anchor and grid cell;
-3. for each detection, its target score (``targets``) is differentiated with
-   ``torch.autograd.grad`` with respect to the target activations only — never the parameters.
-   Detections whose gradient windows are disjoint share one backward (``packing``: exact, the
-   sparse-Jacobian column compression of Curtis, Powell and Reid); one backward's buffers live at a
-   time, so memory does not grow with the number of detections;
-4. the method's weighting, ReLU and upsampling are pytorch-grad-cam's own (``methods.CamMethod``:
-   its per-method ``get_cam_image`` and ``scale_cam_image``, as ``compute_cam_per_layer`` runs them,
-   each layer's map min-max normalised and resized to the input), fed with our activations and
-   gradients instead of running its own forward/backward per target; the layers a detection's head
-   level uses are combined by ``combine.py`` (default ``tanh``: LayerCAM's scaling of each layer's
-   map, then their mean; ``mean``: pytorch-grad-cam's ``aggregate_multi_layers``; ``gmean``);
-5. maps are taken back to the original image (yolov5's ``scale_image`` undoes the letterbox) and
-   boxes with yolov5's ``scale_boxes``, exactly as detect.py does. A detection keeps its map at the
-   letterboxed input's size and makes the original-size one when it is read (``Detection.map``), so
-   a run writes each one and drops it: memory does not grow with detections x image size;
-6. with the ``attention_maps`` option, the attention blocks' spatial gates are read by hooks during
-   the same forward (``attention_maps.py``).
+After pytorch-grad-cam's ``BaseCAM``, per instance as in ODAM (ICLR 2023): hooks keep the target
+layers' activations (``layers.py``); row indices ride through yolov5's NMS (``nms_with_index``);
+each score (``targets``) is differentiated to those activations only, in shared backward passes
+(``packing``); pytorch-grad-cam weighs each layer (``methods``), ``combine.py`` merges layers, and
+yolov5's ``scale_boxes``/``scale_image`` undo the letterbox. See docs/heatmaps.md, "How it works".
 """
 
 from __future__ import annotations
@@ -54,10 +34,8 @@ def class_names(model) -> dict[int, str]:
 
 @dataclass(eq=False)
 class LayerCams:
-    """One detection's per-layer maps at the layers' own resolutions (``CamMethod.layer_cams``:
-    grad-cam's weighting and ReLU) and how they become its heatmap at the input size (H, W): each
-    scaled by ``scale_cam_image``, then combined by ``rule`` (``combine.py``) -- the functions
-    ``compute_cam_per_layer`` and the combination apply to a batch, applied to this one detection."""
+    """One detection's per-layer maps at the layers' resolutions (``CamMethod.layer_cams``), made
+    into its heatmap at the input size (H, W) by ``scale_cam_image`` and ``rule`` (``combine.py``)."""
 
     cams: tuple  # per layer, (h, w)
     size: tuple  # (H, W) of the letterboxed input
@@ -98,9 +76,8 @@ class Detection:
 
     @property
     def map(self) -> np.ndarray:
-        """float32 (H, W) in [0, 1] at the original image's size, made on each access and not kept:
-        a detection holds only its per-layer maps at the layers' own resolutions, so memory does not
-        grow with detections x image size (a caller that needs the map twice keeps the array)."""
+        """float32 (H, W) in [0, 1] at the original image's size, made on each access and not kept
+        (memory does not grow with detections x image size; keep the array to use it twice)."""
         cam = to_original(self.letterbox_map, self.image_shape)
         return renorm_in_box(cam, self.box) if self.renorm_in_box and not self.constant else cam
 
@@ -116,7 +93,8 @@ class ImageResult:
 
 
 def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
-    """yolov5's NMS, plus the raw row index of every kept detection."""
+    """yolov5's NMS, plus the raw row index of every kept detection (carried as mask columns
+    ``[index, 1]``: NMS scales both by objectness, so the index is their ratio)."""
     from yolov5.utils.general import non_max_suppression
     b, n, _ = pred.shape
     # carried in at least float32: float16 holds whole numbers exactly only up to 2048, and NMS
@@ -156,10 +134,8 @@ def renorm_in_box(cam: np.ndarray, box) -> np.ndarray:
 
 
 def _keep(store: dict, index: int, first: bool, module, inputs, output):
-    """Forward hook: keep a target layer's output, and make autograd record from there on. Layers
-    before the first target run without a graph (nothing is differentiated with respect to them),
-    which saves the memory and bookkeeping of the backbone's graph -- also when the weights require
-    grad, as those of a model fused by yolov5 from trainable weights do (they are not even leaves)."""
+    """Forward hook: keep a target layer's output; from the first target layer on, autograd records.
+    Earlier layers run without a graph, even when the weights require grad (yolov5's fused models)."""
     if first:
         torch.set_grad_enabled(True)  # inside the caller's no_grad(), which restores the mode on exit
     if not output.requires_grad:
@@ -267,12 +243,8 @@ class HeatmapEngine:
 
     def _subset_cams(self, subset, raw, activations, b, det, rows, im, where, ks) -> list:
         """Per detection of ``ks``, its per-layer maps at ``activations``' resolutions (a tuple of
-        (h, w) arrays; ``CamMethod.layer_cams``).
-
-        Each score is read from its own head's raw output (``head_row``), so a backward runs through
-        that head only. Detections are packed into groups that share one backward (``packing``); the
-        gradients of at most ``chunk`` groups are held at a time, and grad-cam weighs at most
-        ``chunk`` detections at a time."""
+        (h, w) arrays). Scores are read per head (``head_row``), packed into shared backwards
+        (``packing``); at most ``chunk`` groups' gradients and ``chunk`` detections are held at a time."""
         n, cam = len(ks), self.cam
         layers = [self.model.model[i] for i in subset]
         out = [None] * n
@@ -325,9 +297,7 @@ class HeatmapEngine:
 
     def gradients(self, scores, activations, b):
         """d score_k / d activation for each k (``packing.gradients_to``), counted in ``backward_passes``.
-
-        One ``autograd.grad`` per score: on the CPU this is several times faster than one vmapped
-        call with ``is_grads_batched`` (measured: 9 scores of yolov5s at 640, 0.9 s in a loop vs
-        5.3 s batched), and only one backward's buffers live at a time."""
+        One ``autograd.grad`` per score, not a vmapped ``is_grads_batched`` call: faster on the CPU
+        (benchmarks/README.md, "Heatmap speed"), and one backward's buffers live at a time."""
         self.backward_passes += len(scores)
         return gradients_to(scores, activations, b)

@@ -1,16 +1,8 @@
 """Figures a paper can use: a map over the image, boxes, and labels that never hide the object.
 
-* The map is blended by pytorch-grad-cam's ``show_cam_on_image`` (``alpha`` = the map's weight,
-  ``1 - image_weight``; any OpenCV colormap by name).
-* Boxes are drawn by yolov5's ``Annotator`` (``box_label``, its line width rule); the label uses
-  the same font metrics as ``Annotator``'s OpenCV branch (font scale ``lw / 3``, thickness
-  ``lw - 1``) but is placed by ``place_label``: **outside the box** — above it, else below, right,
-  left — wherever it fits in the image, and inside the box's top edge (``Annotator``'s fallback)
-  only when no outside place fits.
-* ``Style`` (the figure flags, their defaults and checks) lives in ``style``, which the CLI reads
-  without importing OpenCV.
-* Small images are enlarged **before** anything is drawn (``scale``), so boxes and labels keep
-  their pixel size on a bigger picture instead of being blown up with it.
+Maps are blended by pytorch-grad-cam's ``show_cam_on_image``; boxes are yolov5's ``Annotator`` (its
+line width and font metrics); ``place_label`` puts labels outside the box where they fit. Small
+images are enlarged before drawing (``scale``). ``Style`` lives in ``style`` (no OpenCV import).
 """
 
 from __future__ import annotations
@@ -49,11 +41,9 @@ def line_width(shape, style: Style) -> int:
 
 
 def place_label(box, size, shape, avoid=()) -> tuple[int, int, int, int]:
-    """Where a label of ``size`` (w, h) goes for ``box`` (xyxy) in an image of ``shape``: the
-    rectangle ``(x1, y1, x2, y2)``, outside the box where one fits (above, below, right, left, each
-    slid along the box's edge to stay in the image) -- the first such place that also covers none
-    of the ``avoid`` rectangles (other boxes, labels already drawn), else the first that fits --,
-    and just inside the box's top edge when no outside place fits."""
+    """The rectangle ``(x1, y1, x2, y2)`` for a label of ``size`` (w, h) at ``box`` in an image of
+    ``shape``: the first outside place (above, below, right, left) that fits and covers no ``avoid``
+    rectangle, else the first that fits, else just inside the box's top edge."""
     bx1, by1, bx2, by2 = (int(round(float(v))) for v in box)
     h, w = shape[:2]
     tw, th = size

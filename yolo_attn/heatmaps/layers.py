@@ -1,28 +1,11 @@
-"""Target layers by role, resolved per model from its structure: ``--layers backbone``.
+"""Target layers by role, resolved per model from its structure (``--layers backbone``).
 
-A YOLOv5 model is a list of layers, each reading the layers in its ``f`` ("from": ``-1`` the
-previous one, a negative offset, an absolute index, or a list). Indices move whenever a block is
-inserted (CBAM after the P3 stage shifts everything after it), so a user names what a layer *does*
-and this module finds it in the built ``DetectionModel``:
-
-* ``backbone``: each backbone stage output that the neck reads, plus SPP/SPPF (stock yolov5s:
-  4, 6, 9 -- the C3 at stride 8, the C3 at stride 16, SPPF). The backbone is the YAML's own
-  ``backbone:`` section (after an ``attention:`` section is expanded, ``config.surgery``); what the
-  neck reads comes from the ``f`` wiring. A registered attention block stands for the feature of
-  the layer it follows (its host): ``backbone`` is the same C3/SPPF outputs with and without
-  attention blocks, so ``heatmap-compare --layers backbone`` compares like with like.
-* ``neck``: the neck's lateral outputs -- neck layers that a later layer other than the next one
-  reads (the FPN/PAN connections; stock yolov5s: 10, 14) -- Detect's inputs excluded.
-* ``detect``: the inputs of ``Detect`` (or ``Segment``): one per head level.
-* ``attention``: every registered attention block (``registry.BLOCKS``, user blocks included).
-* ``level``: per detection, the backbone stage outputs at the detection's own stride and the next
-  finer one (see ``Plan``); each detection's map uses only these layers.
-
-Roles combine with ``+`` or ``,`` and mix with indices: ``backbone+detect``, ``backbone,17``.
-Strides come from one forward pass on a small zero image (hooks on every layer). Errors are
-``LayerSpecError`` (an ``errors.OptionError``, a ``ValueError``: ``layers [99]: ...``; the CLI
-prints it as one line naming ``--layers``). ``LAYERS_HELP`` is the flag's help, shared by every
-command that takes it; ``normalise`` reads a flag's value.
+Roles: ``backbone`` (backbone stage outputs the neck reads, plus SPP/SPPF; an attention block stands
+for the layer it follows), ``neck`` (lateral outputs, Detect's inputs excluded), ``detect`` (Detect's
+inputs), ``attention`` (registered blocks), ``level`` (per detection: the backbone stages at its
+stride and the next finer one). They combine with ``+``/``,`` and mix with indices. Read from the
+YAML's ``backbone:`` section (``attention:`` expanded), the ``f`` wiring, and strides from one
+forward of a zero image. Errors are ``LayerSpecError`` (a ``ValueError``). See docs/heatmaps.md.
 """
 
 from __future__ import annotations
@@ -34,7 +17,7 @@ from dataclasses import dataclass, field
 from ..errors import OptionError
 
 ROLES = ('backbone', 'neck', 'detect', 'attention', 'level')
-DEFAULT = 'level'  # chosen by measurement: benchmarks/heatmap_layers_study.py, README "Which layers"
+DEFAULT = 'level'  # chosen by measurement: benchmarks/heatmap_layers_study.py, docs/heatmaps.md "Which layers, and why"
 SPP_TYPES = ('SPP', 'SPPF')
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

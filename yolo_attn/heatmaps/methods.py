@@ -1,28 +1,10 @@
-"""The saliency methods (pytorch-grad-cam's), used through its public per-method surface.
+"""The saliency methods: pytorch-grad-cam's, used through its public per-method surface.
 
-pytorch-grad-cam's ``BaseCAM`` is a template: ``forward`` runs the model with hooks, a backward
-per batch of targets, then ``compute_cam_per_layer`` -- for each target layer the method's
-``get_cam_image(input_tensor, target_layer, targets, activations, grads, eigen_smooth)`` (the
-hook every method overrides, or ``get_cam_weights`` under the base one), ReLU, and
-``scale_cam_image`` (min-max normalised, resized to the input) -- and ``aggregate_multi_layers``.
-The engine has its own forward and gradients (one forward for all detections, packed backward
-passes), so ``CamMethod`` runs only the per-layer steps, with our activations and gradients
-passed as the arguments those hooks take: the same functions on the same numbers, without
-running the library's hooks or writing its fields. The CAM object itself is built on a one-layer
-stand-in module, so nothing is ever hooked into the user's model.
-
-pytorch-grad-cam marks the methods that never read a gradient with ``uses_gradients=False``
-(``BaseCAM``'s constructor argument; EigenCAM: the first principal component of the activations,
-Muhammad & Yeasin, IJCNN 2020). A detection enters a map only through the gradient of its score,
-so such a method gives **every detection of an image the same map** (every detection of one head
-level, when the layers depend on the level): it shows what the layers respond to, not what one
-detection used. EigenGradCAM projects gradient x activation and is per-detection. The rule is the
-library's; it is recorded here (``GRADIENT_FREE``) so that the CLI's help says it without importing
-the library, and checked against the library whenever a method is built (``CamMethod``): a method
-whose record disagrees is an error, never a wrongly labelled map.
-
-Importing pytorch-grad-cam takes seconds (torch, scikit-learn, scipy), so it is imported on first
-use (``cam_class``); the names, the default and the help need no import.
+The engine has its own forward and gradients, so ``CamMethod`` runs only ``compute_cam_per_layer``'s
+steps (``get_cam_image``, ReLU, ``scale_cam_image``) and ``aggregate_multi_layers``, on a stand-in
+module (the user's model is never hooked). Methods with ``uses_gradients=False`` (EigenCAM, Muhammad
+& Yeasin, IJCNN 2020) give every detection the same map; ``GRADIENT_FREE`` records them for the CLI
+(checked against the library by ``CamMethod``). The library is imported on first use (``cam_class``).
 """
 
 from __future__ import annotations
@@ -66,10 +48,8 @@ def _blas():
 
 
 def one_blas_thread():
-    """numpy's BLAS on one thread while grad-cam weighs (the eigen methods' SVD per detection): its
-    threads otherwise compete with torch's, which stay busy-waiting after each parallel region
-    (measured on a shared 2-core CPU: a 2 x 64 x 40 x 40 projection 0.33 s on one thread, 0.66-0.99 s
-    on two). Entering costs about 50 us (the libraries are found once)."""
+    """numpy's BLAS on one thread while grad-cam weighs (the eigen methods' SVD per detection), so
+    its threads do not compete with torch's busy-waiting ones (docs/heatmaps.md, "Implementation notes")."""
     return _blas().limit(limits=1, user_api='blas')
 
 
@@ -88,11 +68,9 @@ class CamMethod:
                                f'unlike GRADIENT_FREE in {__name__}: update the record')
 
     def layer_cams(self, input_tensor: torch.Tensor, layers, targets, activations, grads) -> list[np.ndarray]:
-        """Per target layer, the (n, h, w) maps of ``n`` targets at the layer's own resolution:
-        ``compute_cam_per_layer``'s steps before its ``scale_cam_image`` -- ``get_cam_image`` on the
-        layer's (n, C, h, w) activations and gradients (numpy, as the library hands them over), then
-        ReLU. ``input_tensor``: (n, 3, H, W) images; ``grads``: empty for a method that reads no
-        gradient."""
+        """Per target layer, the (n, h, w) maps of ``n`` targets: ``get_cam_image`` on the layer's
+        (n, C, h, w) activations and gradients, then ReLU (``compute_cam_per_layer`` before its
+        ``scale_cam_image``). ``input_tensor``: (n, 3, H, W); ``grads``: empty for gradient-free methods."""
         out = []
         for i, layer in enumerate(layers):
             a = activations[i].detach().cpu().numpy()

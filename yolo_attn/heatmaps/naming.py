@@ -1,12 +1,7 @@
 """How outputs are named: head levels (P3, P4, …) and the files of images and video frames.
 
-Head levels are named as yolov5's YAMLs name the feature maps: ``P<k>`` for stride ``2**k``, so
-a stock model's heads are P3 (stride 8), P4 and P5, a ``-p6`` model adds P6 and a ``-p2`` model
-starts at P2. The name comes from the head's stride (``model.stride``), never from its position.
-
-Files: an image's outputs start with its stem (``00001``); a video frame's with the stem and the
-frame's 0-based index in the video, zero-padded to ``FRAME_DIGITS`` digits (``clip_000000``, the
-first frame too), so the files sort in frame order.
+A head is ``P<k>`` for stride ``2**k`` (as yolov5's YAMLs name feature maps), from its stride, never
+its position. A video frame's stem adds its 0-based index, zero-padded to ``FRAME_DIGITS`` digits.
 """
 
 from __future__ import annotations

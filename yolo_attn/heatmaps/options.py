@@ -1,11 +1,8 @@
-"""What a heatmap run computes, with every default written once (after ultralytics' ``cfg/default.yaml``).
+"""What a heatmap run computes, every default written once (after ultralytics' ``cfg/default.yaml``).
 
-``HeatmapOptions`` is keyword-only and frozen. ``explain`` (api.py), ``HeatmapEngine`` and the
-evaluation's ``Perturber`` take one, or its fields as keywords (``explain(weights, src,
-method='gradcam')``); the CLI's flags take their defaults from ``DEFAULTS``. The layers are
-resolved per model (``layers.resolve``: indices and roles, default ``layers.DEFAULT``). Bad
-values are ``errors.OptionError`` (a ``ValueError``) naming the option; the CLI names the flag
-(``--max-det``) instead.
+``HeatmapOptions`` (keyword-only, frozen) is taken by ``explain``, ``HeatmapEngine`` and the
+evaluation's ``Perturber``, or its fields as keywords; the CLI's flags read ``DEFAULTS``. Bad
+values are ``errors.OptionError`` (a ``ValueError``) naming the option.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it.
-
-pytorch-grad-cam calls ``model(input)`` and hands the output to each target; a yolov5 ``Model`` in
-eval mode returns ``(predictions, feature maps)``. ``PredictionsOnly`` keeps the first: the raw
-predictions (B, N, 5 + nc) that the targets of ``targets.py`` select a row from. The fast path
-(``engine.py``) does not need it; the library path and the tests that compare with it do.
+"""A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: ``PredictionsOnly``
+keeps the raw predictions of eval mode's ``(predictions, feature maps)``. Only the library path and
+the tests that compare with it use it (not ``engine.py``).
 """
 
 from __future__ import annotations

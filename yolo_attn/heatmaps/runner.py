@@ -1,13 +1,8 @@
-"""``yolo-attn heatmap``: write one saliency PNG per detection, an overview per image, a manifest.
+"""``yolo-attn heatmap``: one saliency PNG per detection, an overview per image, a manifest.
 
-``run(**kwargs)`` mirrors the CLI flags, as yolov5's scripts do. Results go to a new
-``runs/heatmap/exp``, ``exp2``, ... (an existing folder is never written into or deleted).
-Figures are drawn by ``figures`` (``--alpha --colormap --hide-labels --hide-conf --line-thickness
---scale``), files named by ``naming`` (video frames ``<video>_<frame:06d>``); ``--attention-maps``
-adds each attention block's spatial gate per image (``attention_maps``); ``--save-video`` writes,
-per video, the frames with every detection's box over the maximum of their maps. The manifest is
-rewritten after every image, so it is valid when a run is cut short. Each detection's map is made
-at the image's size when it is written and dropped after it (``engine.Detection.map``).
+``run(**kwargs)`` mirrors the CLI flags. Results go to a new ``runs/heatmap/exp*`` folder (an
+existing one is never written into); the manifest is rewritten after every image, so it is valid
+when a run is cut short. Outputs: docs/heatmaps.md, "Outputs".
 """
 
 from __future__ import annotations

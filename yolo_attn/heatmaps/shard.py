@@ -1,22 +1,10 @@
-"""Explanation sharded across ``torchrun`` ranks: each rank explains its share of the images, rank 0
-merges the results into one run folder, equal to what one process writes.
+"""Explanation sharded across ``torchrun`` ranks; rank 0 merges one run folder equal to one process's.
 
-The split is deterministic and contiguous: the images in the order one process reads them (yolov5's
-``LoadImages`` order, or the sorted split of a data YAML), cut into ``WORLD_SIZE`` consecutive
-blocks whose sizes differ by at most one, rank ``r`` taking block ``r``. Concatenating the ranks'
-results in rank order gives back the one-process order. ``share(items, key)`` keeps items with the
-same ``key`` (e.g. the output file stem of two ``img.jpg`` in different folders, which ``heatmap``
-names ``img`` and ``img_2`` in reading order) on the rank of the first of them, so per-rank names
-equal the one-process names; such results are merged by their position in the full list.
-
-The ranks exchange Python objects only (manifest entries, CSV rows, timings) through a gloo
-process group (``torch.distributed`` over TCP, CPU or GPU alike); image files each rank writes go
-into the run folder rank 0 created, so across nodes ``--project`` must be on a filesystem every
-node sees (a rank 0 that cannot see another rank's files says so). Each rank's wall time of its
-share is gathered and reported: that is the speed-up.
-
-On GPUs each rank explains on ``cuda:LOCAL_RANK`` (``device``); one process per GPU, as torchrun
-starts them with ``--nproc_per_node`` = GPUs of the node.
+Each rank takes a consecutive block of the images in one-process order (sizes differ by at most
+one); ``share(items, key)`` keeps items with the same key (output stem) on one rank, so file names
+match one process's. Ranks exchange Python objects only, over gloo; image files go into rank 0's run
+folder, so across nodes ``--project`` must be shared. On GPUs a rank uses ``cuda:LOCAL_RANK``.
+Usage: docs/scale-out.md.
 """
 
 from __future__ import annotations
@@ -147,11 +135,9 @@ def timing_line(parts: list[dict], wall: float) -> str:
 # ---- yolo-attn heatmap ------------------------------------------------------------------------------
 
 def heatmap(run, kwargs: dict, new_run_dir, save_manifest) -> dict:
-    """``run(**kwargs)`` (``heatmaps.runner``, which hands over its ``new_run_dir`` and ``save_manifest``)
-    sharded: rank ``r`` runs it on its images into ``<run>/.shards/rank<r>``; rank 0 moves every file
-    up into ``<run>`` and writes the merged ``heatmaps.json`` (images in the one-process order,
-    ``shards``: each rank's images and seconds). Returns the merged manifest on rank 0, the rank's
-    own elsewhere."""
+    """``runner.run(**kwargs)`` sharded: rank ``r`` writes into ``<run>/.shards/rank<r>``, rank 0 moves
+    the files up and writes the merged ``heatmaps.json``. Returns the merged manifest on rank 0, the
+    rank's own elsewhere."""
     t0 = time.time()
     init()
     files = list(open_source(kwargs['source'], kwargs.get('imgsz', DEFAULTS.imgsz), 32, kwargs.get('vid_stride', 1)).files)

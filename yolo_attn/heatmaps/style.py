@@ -1,10 +1,7 @@
-"""How a figure is drawn: the ``--alpha --colormap --hide-labels --hide-conf --line-thickness
---scale`` flags, their defaults and their checks (``figures`` draws with them).
+"""How a figure is drawn: the figure flags, their defaults and checks (``figures`` draws with them).
 
-Nothing here imports OpenCV (seconds with numpy on a busy machine), so the CLI can show these
-flags' choices and defaults at once: the colormaps are OpenCV's ``cv2.COLORMAP_<NAME>`` constants,
-listed by name; ``figures.COLORMAPS`` reads each constant, and tests/test_cli.py checks the list
-against the installed OpenCV.
+Nothing here imports OpenCV, so the CLI shows these flags at once; ``COLORMAP_NAMES`` lists OpenCV's
+``cv2.COLORMAP_<NAME>`` constants by name (tests/test_cli.py checks them against OpenCV).
 """
 
 from __future__ import annotations

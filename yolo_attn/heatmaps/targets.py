@@ -1,11 +1,8 @@
 """What a detection's heatmap explains: its objectness, its class probability, or their product.
 
-Each target is a tiny callable over one image's raw predictions ``pred`` (N, 5 + nc) as
-yolov5's ``Detect`` returns them in eval mode (sigmoid applied, boxes decoded), selecting one
-row — the raw prediction a kept detection came from. They are also valid pytorch-grad-cam targets
-(``target(model_output)``), which is how the tests compare our fast path with the library.
-Nothing here imports torch (the CLI reads ``TARGETS``); ``PredictionsOnly``, the model wrapper those
-library calls need, is in ``predictions.py``.
+Each target selects one row of an image's predictions ``pred`` (N, 5 + nc) as yolov5's eval-mode
+``Detect`` returns them; they are also pytorch-grad-cam targets (the tests compare with the library).
+No torch import (the CLI reads ``TARGETS``); the model wrapper is ``predictions.PredictionsOnly``.
 """
 
 from __future__ import annotations
@@ -59,11 +56,7 @@ TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
 
 
 def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.Tensor:
-    """One raw prediction as a (1, 5 + nc) ``pred`` whose objectness and class columns equal
-    ``Detect``'s (yolov5 7.0 computes them as the sigmoid of its head's raw output, ``raw[level]``
-    of shape (B, na, ny, nx, 5 + nc)); the box columns are left undecoded, and no target reads them.
-
-    A target applied to this row (``index`` 0) gives the same number as on the concatenated
-    predictions, but its graph reaches back through that head only: differentiating a score read
-    from the concatenation also runs the other heads' backward, on zeros."""
+    """One raw prediction as a (1, 5 + nc) ``pred``: objectness and class columns equal ``Detect``'s
+    (yolov5 7.0: the sigmoid of ``raw[level]``, (B, na, ny, nx, 5 + nc)), boxes undecoded (no target
+    reads them). A target's graph then reaches back through that head only, not the others."""
     return raw[level][b, anchor, cell[0], cell[1]].sigmoid()[None]

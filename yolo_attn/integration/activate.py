@@ -1,15 +1,10 @@
 """Switch the plugin on: once, at the first import of yolov5 (or at once if it is already loaded).
 
-``import yolo_attn`` is cheap — no torch, no yolov5 — so ``yolo-attn --help`` and argument errors
-answer at once. What makes yolov5 work with the plugin runs in ``activate()``, in this order:
-the compatibility fixes (``compat``, before any yolov5 script runs), yolov5's untrusted-input
-paths closed (``untrusted``, ``guards.images``), the built-in blocks
-(``blocks``), the parser (``install``), the checkpoint loader (``checkpoints``), the dataset checks
-(``datasets``), then the blocks of installed packages (the ``yolo_attn.blocks`` entry points,
-``plugins``). ``activate_on_yolov5_import()`` (called by ``import yolo_attn``) runs it right after
-the ``yolov5`` package is first imported, by anyone: ``import yolo_attn`` then yolov5's own
-``Model(cfg)``, ``attempt_load`` or scripts behave as documented. Accessing a public name of the
-package (``yolo_attn.register_block``, ``yolo_attn.BLOCKS``, ...) activates too.
+``import yolo_attn`` is cheap (no torch, no yolov5); ``activate()`` does the rest, in this order:
+``compat`` fixes, ``untrusted`` and ``guards.images`` (yolov5's untrusted-input paths closed), the
+built-in blocks, the parser (``install``), ``checkpoints``, ``datasets``, then the entry-point blocks
+(``plugins``). ``activate_on_yolov5_import()`` (called by ``import yolo_attn``) runs it right after
+anyone first imports ``yolov5``; accessing a public name of the package activates too.
 """
 
 from __future__ import annotations

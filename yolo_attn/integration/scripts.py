@@ -1,17 +1,11 @@
 """``yolo-attn train | val | detect | export``: yolov5's own scripts, with the plugin registered.
 
-Every option of the matching yolov5 script passes through unchanged (same names, same defaults:
-``yolo-attn train --help`` is train.py's help), plus ``--max-pixels``. Before yolov5 runs, a
-preflight turns the mistakes users make most into one line each: a URL in any option, a model
-YAML that does not build, a data or hyp YAML or dataset that is missing or malformed, labels out
-of range, weights that are missing, truncated, not a checkpoint or refused by the allowlist, an
-image size of zero, a camera that is not there, an export format that needs software not
-installed, a run folder that cannot be resumed safely. While yolov5 runs, its run folder is
-claimed atomically inside ``--project`` (``guards.paths.claim_run_dir``), an unreadable image
-given to detect is skipped with one warning, yolov5's ``assert``s on user input become one line,
-and Ctrl-C says where the run's files are.
-Pretrained weights given with a different ``--cfg`` are transferred by layer correspondence
-(``transfer``), so inserted attention rows do not cost the stock weights after them.
+Every option of the yolov5 script passes through unchanged (plus ``--max-pixels``). A preflight first
+turns the commonest mistakes (URLs, bad YAMLs, datasets, weights, image sizes, export software, run
+folders) into one line each; while yolov5 runs, run folders are claimed atomically
+(``guards.paths.claim_run_dir``), its ``assert``s on user input become one line, and Ctrl-C says where
+the files are. Pretrained weights with a different ``--cfg`` transfer by layer correspondence
+(``transfer``). See docs/training.md.
 """
 
 from __future__ import annotations
@@ -329,9 +323,8 @@ def run_script(script: str, argv: list[str]) -> int:
         failures = stack.enter_context(export_failures()) if script == 'export' else []
         try:
             if script == 'train':
-                # train.main's default ``callbacks=Callbacks()`` is one object for the whole process:
-                # each run adds its loggers to it, so a second in-process run wrote its epochs into
-                # every earlier run's results.csv. A fresh one per run.
+                # a fresh Callbacks per run: train.main's default is one object per process, so a
+                # second in-process run wrote its epochs into every earlier run's results.csv
                 from yolov5.utils.callbacks import Callbacks
                 callbacks = Callbacks()
                 attn_start.add_callbacks(callbacks)  # the blend per batch, block strength per epoch
