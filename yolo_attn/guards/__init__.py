@@ -5,3 +5,5 @@ every subcommand: ``paths`` (URLs refused, run folders claimed atomically inside
 folder walks that survive symlink loops), ``images`` (one decoder with a pixel limit, unreadable
 images skipped and recorded), ``outputs`` (JSON written whole or not at all).
 """
+
+UNSAFE_ENV = 'YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS'  # =1: checkpoints unpickled in full (files you trust only)

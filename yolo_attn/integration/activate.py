@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from . import compat
-from .importhook import after_import
+from ..importhook import after_import
 
 _STATE = {'active': False}
 TRIGGER = 'yolov5'

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..guards import UNSAFE_ENV
 
-UNSAFE_ENV = 'YOLO_ATTN_UNSAFE_TRUST_CHECKPOINTS'
 YOLOV5_LOADERS = ('yolov5.models.experimental', 'yolov5.utils.general', 'yolov5.train')
 EXPORTED = {'.onnx': 'ONNX', '.torchscript': 'TorchScript', '.engine': 'TensorRT', '.mlmodel': 'CoreML',
             '.pb': 'TensorFlow GraphDef', '.tflite': 'TensorFlow Lite', '.xml': 'OpenVINO'}

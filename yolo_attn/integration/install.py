@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config.parser import make_parse_model
 from ..config.surgery import expand_attention
-from .importhook import after_import
+from ..importhook import after_import
 
 ORIGINAL_PARSE_MODEL: dict[str, object] = {}  # module name -> yolov5's own parse_model
 ALIAS = 'models.yolo'

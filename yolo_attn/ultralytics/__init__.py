@@ -3,7 +3,8 @@
 Light to import (no torch, no ultralytics): ``activate_on_ultralytics_import()`` only arms an import
 hook. Names: ultralytics' own nn.Module names in ``tasks`` win over a user block of that name; the
 shipped SE, CBAM, ECA, CoordAtt and SimAM always mean ours (ultralytics' ``CBAM(c1, kernel_size)``
-is not ours: write ``[16, 7]``, not ``[7]``). Mechanism and checks: ``parsing``.
+is not ours: write ``[16, 7]``, not ``[7]``). Mechanism and checks: ``parsing``; checkpoints load
+weights-only: ``checkpoints``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def install(strict: bool = True) -> None:
     Runs a self-check build first; if ultralytics changed underneath, ``strict`` raises
     ``UltralyticsCompatError`` and leaves ultralytics as it was. ``strict=False`` (the import hook)
     keeps stock YAMLs working and raises that error only for rows that name a registered block."""
-    from . import parsing
+    from . import checkpoints, parsing
+    checkpoints.install()  # weights-only loading first: it does not depend on the parser check
     parsing.install(strict=strict)
 
 
@@ -51,7 +53,7 @@ def activate_on_ultralytics_import() -> None:
     if TRIGGER in sys.modules:
         _install_from_hook()
     else:
-        from ..integration.importhook import after_import
+        from ..importhook import after_import
         after_import(TRIGGER, _install_from_hook)
 
 
