@@ -26,8 +26,8 @@ from yolo_attn import ModelConfigError, register_block
 from yolo_attn.config.files import load_cfg
 from yolo_attn.errors import UserError
 from yolo_attn.config.summary import quiet_yolov5
-from yolo_attn.config.surgery import (expand_attention, expand_attention_with_map,
-                               insert_blocks, insert_into_yaml_file)
+from yolo_attn.config.insert_file import insert_into_yaml_file
+from yolo_attn.config.surgery import expand_attention, expand_attention_with_map, insert_blocks
 from yolo_attn.config.textedit import rewrite_rows
 from yolo_attn.cli.model import configure_insert as add_insert_arguments, run_insert as cmd_insert
 from yolo_attn.config.transfer import intersect_by_correspondence, layer_correspondence, remap_state_dict

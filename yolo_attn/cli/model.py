@@ -140,7 +140,8 @@ def _ranges(mapping: dict[int, int]) -> str:
 def run_insert(args) -> int:
     """Write the new YAML and print where the blocks went and the layer map."""
     from ..config.files import load_cfg, model_rows, resolve_cfg
-    from ..config.surgery import insert_into_yaml_file, inserted_rows
+    from ..config.insert_file import insert_into_yaml_file
+    from ..config.surgery import inserted_rows
     src = resolve_cfg(args.cfg)
     mapping = insert_into_yaml_file(src, args.output, args.block, args.after, args.args)
     n_new = len(model_rows(load_cfg(args.output)))

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int
+from ..config.surgery import SECTION, expand_attention
 from . import TESTED, UltralyticsCompatError
 
 SHIPPED = frozenset({'SE', 'CBAM', 'ECA', 'CoordAtt', 'SimAM'})  # ours even if ultralytics' tasks has the name
@@ -202,6 +203,8 @@ def make_wrapper(original, tasks):
     @functools.wraps(original)
     def parse_model(d, *args, **kwargs):
         namespace = vars(tasks)
+        if isinstance(d, dict) and SECTION in d:  # an attention: section becomes rows (config.surgery)
+            d = expand_attention(d)
         d2, entries = _rewrite(d, namespace)
         if not entries:
             return original(d, *args, **kwargs)

@@ -1,0 +1,101 @@
+"""YAML surgery on ultralytics model YAMLs: ``yolo-attn insert`` and the ``attention:`` section rewire
+yolov8/yolo11/yolo26 heads (``scales:`` kept), and an inserted identity block changes nothing: with the
+stock weights moved by layer correspondence, the outputs are the stock model's exactly."""
+
+import copy
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from yolo_attn.blocks.registry import BLOCKS, register_block
+from yolo_attn.config.backend import ULTRALYTICS, backend_of, build
+from yolo_attn.config.surgery import expand_attention, insert_blocks
+from yolo_attn.config.transfer import intersect_by_correspondence
+
+MODELS = Path(importlib.util.find_spec('ultralytics').origin).parent / 'cfg' / 'models'
+STOCK = {'yolov8': MODELS / 'v8' / 'yolov8.yaml', 'yolo11': MODELS / '11' / 'yolo11.yaml',
+         'yolo26': MODELS / '26' / 'yolo26.yaml'}
+HOSTS = {'yolov8': [4, 6, 9], 'yolo11': [4, 6, 10], 'yolo26': [4, 6, 10]}  # P3, P4, P5 stage outputs
+
+
+@pytest.fixture(scope='module', autouse=True)
+def offline(tmp_path_factory):
+    os.environ.setdefault('YOLO_CONFIG_DIR', str(tmp_path_factory.mktemp('ultralytics_config')))
+    os.environ.setdefault('YOLO_OFFLINE', '1')
+
+
+@pytest.fixture(scope='module')
+def passthrough():
+    """A registered block that returns its input: inserting it must leave the network's function alone."""
+    class PassThroughProbe(nn.Module):
+        def __init__(self, c1):
+            super().__init__()
+            self.c1 = c1
+
+        def forward(self, x):
+            assert x.shape[1] == self.c1
+            return x
+
+    register_block(PassThroughProbe)
+    yield 'PassThroughProbe'
+    BLOCKS.pop('PassThroughProbe', None)
+
+
+def stock(name):
+    return yaml.safe_load(STOCK[name].read_text())
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        y = model(x)
+    y = y[0] if isinstance(y, (list, tuple)) else y
+    return y if torch.is_tensor(y) else torch.cat([t.flatten() for t in y.values()])
+
+
+@pytest.mark.parametrize('name', list(STOCK))
+def test_inserting_an_identity_block_changes_nothing(name, passthrough):
+    d = stock(name)
+    assert backend_of(d) == ULTRALYTICS
+    new, mapping = insert_blocks(d, passthrough, HOSTS[name])
+    assert new['scales'] == d['scales'] and len(new['backbone']) + len(new['head']) == \
+        len(d['backbone']) + len(d['head']) + 3
+    torch.manual_seed(0)
+    src = build(d, nc=3, scale='n')
+    torch.manual_seed(1)
+    dst = build(new, nc=3, scale='n')
+    kept, _ = intersect_by_correspondence(src.state_dict(), dst.state_dict(), d, new)
+    assert len(kept) == len(src.state_dict())  # every stock tensor found its layer
+    dst.load_state_dict(kept, strict=False)
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(outputs(dst, x), outputs(src, x))
+
+
+@pytest.mark.parametrize('name', ['yolo11', 'yolo26'])
+def test_attention_section_builds_the_same_model_as_inserted_rows(name):
+    d = stock(name)
+    section = {**copy.deepcopy(d), 'attention': [{'block': 'CBAM', 'after': HOSTS[name], 'args': [16, 7]}]}
+    rows, _ = insert_blocks(d, 'CBAM', HOSTS[name], [16, 7])
+    assert expand_attention(section)['head'] == rows['head']
+    torch.manual_seed(0)
+    a = build(section, nc=3, scale='n')
+    torch.manual_seed(0)
+    b = build(rows, nc=3, scale='n')
+    assert [type(m).__name__ for m in a.model] == [type(m).__name__ for m in b.model]
+    assert 'attention' in a.yaml  # the model keeps what was written
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(outputs(a, x), outputs(b, x))
+
+
+def test_insert_command_on_an_ultralytics_yaml_by_path(tmp_path, cli):
+    (tmp_path / 'yolo11.yaml').write_text(STOCK['yolo11'].read_text())
+    out = cli('insert', '--cfg', './yolo11.yaml', '--block', 'SE', '--after', '4,6,10', '-o', 'yolo11-se.yaml',
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'new layers 5, 8, 13' in out.stdout
+    d = yaml.safe_load((tmp_path / 'yolo11-se.yaml').read_text())
+    assert [r[2] for r in d['backbone'] if r[2] == 'SE'] == ['SE'] * 3 and 'scales' in d
