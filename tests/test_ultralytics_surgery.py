@@ -99,3 +99,35 @@ def test_insert_command_on_an_ultralytics_yaml_by_path(tmp_path, cli):
     assert 'new layers 5, 8, 13' in out.stdout
     d = yaml.safe_load((tmp_path / 'yolo11-se.yaml').read_text())
     assert [r[2] for r in d['backbone'] if r[2] == 'SE'] == ['SE'] * 3 and 'scales' in d
+
+
+def test_shipped_ultralytics_yamls_are_in_sync_with_the_generator():
+    """models/ultralytics/ is what tools/ultralytics_attention_yamls.py makes from the installed stock YAMLs."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    out = subprocess.run([sys.executable, str(ROOT / 'tools' / 'ultralytics_attention_yamls.py'), '--check'],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    assert '15 of 15 shipped ultralytics YAMLs up to date' in out.stdout
+
+
+@pytest.mark.parametrize('name, block, rows', [('yolo11n-cbam.yaml', 'CBAM', [5, 8, 13]),
+                                               ('yolov8s-se.yaml', 'SE', [5, 8, 12]),
+                                               ('yolo26n-simam.yaml', 'SimAM', [5, 8, 13])])
+def test_ultralytics_finds_a_shipped_yaml_by_short_name(tmp_path, name, block, rows):
+    """``YOLO('yolo11n-cbam.yaml')`` as an ultralytics user types it, from another folder, after import yolo_attn."""
+    import subprocess
+    import sys
+    code = (f"import yolo_attn\nfrom ultralytics import YOLO\nm = YOLO({name!r}).model\n"
+            f"print('RESULT', m.yaml['scale'], [i for i, l in enumerate(m.model) if type(l).__name__ == {block!r}])")
+    env = {**os.environ, 'YOLO_CONFIG_DIR': str(tmp_path), 'YOLO_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split('RESULT')[-1].strip().split(None, 1) == [name[len(name.split('-')[0]) - 1], str(rows)]
+
+
+def test_our_short_names_resolve_for_yolo_attn_commands():
+    from yolo_attn.config.files import resolve_cfg
+    assert resolve_cfg('yolo26-se').parent.name == 'ultralytics'

@@ -32,10 +32,17 @@ def shipped_weights() -> list[Path]:
 
 
 def model_dirs() -> list[Path]:
-    """Where short YAML names are looked up: the shipped folder, then yolov5's own."""
+    """Where short YAML names are looked up: the shipped folders (yolov5's, then ultralytics'), then
+    yolov5's own."""
     import yolov5
     upstream = Path(yolov5.__file__).parent / 'models'
-    return [d for d in (shipped_dir(), upstream, upstream / 'hub', upstream / 'segment') if d.is_dir()]
+    return [d for d in (shipped_dir(), shipped_ultralytics_dir(), upstream, upstream / 'hub', upstream / 'segment')
+            if d.is_dir()]
+
+
+def shipped_ultralytics_dir() -> Path:
+    """The shipped attention YAMLs for ultralytics 8.x (``tools/ultralytics_attention_yamls.py``)."""
+    return shipped_dir() / 'ultralytics'
 
 
 def _bare_name(path: Path) -> bool:
