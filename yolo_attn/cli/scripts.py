@@ -1,4 +1,4 @@
-"""``yolo-attn train | val | detect | export``: yolov5's own scripts, every option unchanged.
+"""``yolo-attn train | val | detect | export``: yolov5's own scripts; ``yolo-attn yolo``: ultralytics' command.
 
 The rest of the command line goes to the script's own parser (``yolo-attn train --help`` is
 train.py's help); ``integration.scripts`` runs the preflight and the script.
@@ -16,6 +16,9 @@ from .command import Command
 def run(script: str, argv: list[str]) -> int:
     """Run yolov5's ``script`` with ``argv`` (user errors propagate to ``main``: one line, exit 2).
     Its ``--help`` shows every default, as our own commands' help does."""
+    if script == 'yolo':
+        from ..ultralytics.cli import run as run_ultralytics
+        return run_ultralytics(argv)
     from ..integration.scripts import run_script
     if '-h' not in argv and '--help' not in argv:
         return run_script(script, argv)
@@ -43,4 +46,6 @@ def _unused(args):  # pragma: no cover (main hands these commands to ``run`` bef
 HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
         'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
         'export': "yolov5's export.py (all its options)"}
-COMMANDS = {name: Command(HELP[name], _unused) for name in YOLOV5_SCRIPTS}
+HELP['yolo'] = ("ultralytics' own yolo command (YOLOv8/YOLO11/YOLO26), its syntax: yolo-attn yolo detect train "
+                "model=yolo11n-cbam.yaml data=... epochs=...")
+COMMANDS = {name: Command(HELP[name], _unused) for name in (*YOLOV5_SCRIPTS, 'yolo')}

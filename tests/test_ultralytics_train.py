@@ -1,0 +1,77 @@
+"""Ultralytics' own machinery with the plugin: ``yolo-attn yolo detect train`` on a YOLO11 attention YAML
+(1 epoch on tiny generated data), then val and predict with the checkpoint it saved — in fresh
+processes, from another folder, with every network connection refused and none attempted."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+GUARD = '''
+import socket, sys
+tried = []
+def refuse(self, address, *a, **k):
+    tried.append(address)
+    raise OSError('network refused by the test')
+socket.socket.connect = refuse
+socket.create_connection = lambda address, *a, **k: refuse(None, address)
+from yolo_attn.cli import main
+code = main(sys.argv[1:])
+print('CONNECTIONS', tried)
+sys.exit(code)
+'''
+
+
+def yolo_attn(args, cwd, tmp_path):
+    env = {**os.environ, 'YOLO_CONFIG_DIR': str(tmp_path / 'ultralytics_settings'), 'OMP_NUM_THREADS': '1',
+           'PYTHONWARNINGS': 'ignore'}
+    env.pop('YOLO_OFFLINE', None)  # the plugin itself keeps ultralytics offline
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(GUARD), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('ut')
+    from yolo_attn.data.shapes import generate_shapes
+    data = generate_shapes(tmp / 'shapes', n_train=8, n_val=4, imgsz=64, seed=0, progress=False)
+    out = yolo_attn(['yolo', 'detect', 'train', 'model=yolo11n-se.yaml', f'data={data}', 'epochs=1', 'imgsz=64',
+                     'batch=4', 'device=cpu', 'workers=0', f'project={tmp / "runs"}', 'name=train', 'plots=False'],
+                    tmp, tmp)
+    return tmp, data, out
+
+
+def connections(out) -> str:
+    return out.stdout.split('CONNECTIONS')[-1].strip()
+
+
+def test_train_builds_the_attention_model_and_saves_it_offline(trained):
+    tmp, _, out = trained
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert (tmp / 'runs' / 'train' / 'weights' / 'best.pt').is_file()
+    assert 'yolo11n-se' in (out.stdout + out.stderr).lower()  # ultralytics' own summary line names the model
+    assert connections(out) == '[]'
+
+
+def test_val_and_predict_load_the_checkpoint_weights_only(trained):
+    tmp, data, _ = trained
+    best = tmp / 'runs' / 'train' / 'weights' / 'best.pt'
+    for args in (['yolo', 'detect', 'val', f'model={best}', f'data={data}', 'imgsz=64', 'batch=4', 'device=cpu',
+                  'workers=0', f'project={tmp / "runs"}', 'name=val', 'plots=False'],
+                 ['yolo', 'detect', 'predict', f'model={best}', f'source={data.parent / "images" / "val"}',
+                  'imgsz=64', 'device=cpu', f'project={tmp / "runs"}', 'name=predict', 'save=False', 'conf=0.001']):
+        out = yolo_attn(args, tmp, tmp)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        assert connections(out) == '[]'
+    import torch
+    names = torch.serialization.get_unsafe_globals_in_checkpoint(str(best))
+    assert 'yolo_attn.blocks.se.SE' in names  # the saved model holds our block, loaded through the allow-list
+
+
+def test_a_bad_ultralytics_argument_is_one_line(tmp_path):
+    out = yolo_attn(['yolo', 'detect', 'train', 'modle=yolo11n-se.yaml'], tmp_path, tmp_path)
+    assert out.returncode == 2
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "'modle' is not a valid YOLO argument" in err[0]
