@@ -131,3 +131,24 @@ def test_ultralytics_finds_a_shipped_yaml_by_short_name(tmp_path, name, block, r
 def test_our_short_names_resolve_for_yolo_attn_commands():
     from yolo_attn.config.files import resolve_cfg
     assert resolve_cfg('yolo26-se').parent.name == 'ultralytics'
+
+
+@pytest.mark.parametrize('name', ['yolo11', 'yolov8'])
+def test_load_moves_every_stock_tensor_into_an_attention_yaml(name):
+    """``model.load(stock)`` (ultralytics' pretrained path) fills every layer that has a partner;
+    ultralytics' own matching by index loses the layers after the first inserted row."""
+    from ultralytics.nn import tasks
+
+    from yolo_attn.config.transfer import layer_correspondence
+    d = stock(name)
+    new, _ = insert_blocks(d, 'CBAM', HOSTS[name], [16, 7])
+    torch.manual_seed(0)
+    src, dst, plain = build(d, nc=3, scale='n'), build(new, nc=3, scale='n'), build(new, nc=3, scale='n')
+    dst.load({'model': src}, verbose=False)
+    tasks.BaseModel.load.__wrapped__(plain, {'model': src}, verbose=False)  # ultralytics' own
+    mapping, sd = layer_correspondence(d, new), src.state_dict()
+    pairs = {f"model.{mapping[int(k.split('.')[1])]}.{k.split('.', 2)[2]}": k for k in sd
+             if k.startswith('model.') and k.endswith('conv.weight')}  # random at init: equal only if moved
+    moved = sum(torch.equal(dst.state_dict()[t], sd[s]) for t, s in pairs.items())
+    by_index = sum(torch.equal(plain.state_dict()[t], sd[s]) for t, s in pairs.items())
+    assert moved == len(pairs) and by_index < len(pairs) / 2

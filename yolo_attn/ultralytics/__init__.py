@@ -4,7 +4,8 @@ Light to import (no torch, no ultralytics): ``activate_on_ultralytics_import()``
 hook. Names: ultralytics' own nn.Module names in ``tasks`` win over a user block of that name; the
 shipped SE, CBAM, ECA, CoordAtt and SimAM always mean ours (ultralytics' ``CBAM(c1, kernel_size)``
 is not ours: write ``[16, 7]``, not ``[7]``). Mechanism and checks: ``parsing``; checkpoints load
-weights-only (``checkpoints``); shipped YAMLs by short name (``names``).
+weights-only (``checkpoints``); shipped YAMLs by short name (``names``); pretrained weights by
+layer correspondence (``transfer``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def install(strict: bool = True) -> None:
     Runs a self-check build first; if ultralytics changed underneath, ``strict`` raises
     ``UltralyticsCompatError`` and leaves ultralytics as it was. ``strict=False`` (the import hook)
     keeps stock YAMLs working and raises that error only for rows that name a registered block."""
-    from . import checkpoints, names, parsing
+    from . import checkpoints, names, parsing, transfer
     checkpoints.install()  # weights-only loading first: it does not depend on the parser check
     names.install()  # the shipped attention YAMLs by short name
+    transfer.install()  # pretrained weights by layer correspondence
     parsing.install(strict=strict)
 
 
