@@ -372,6 +372,7 @@ def test_ema_keeps_the_blend_in_force_and_fitness_waits_for_full_strength():
         results = np.array([[0.5, 0.5, 0.5, 0.5, 0, 0, 0]])
         for k in range(1, 5):
             run.step()
+            assert blends(ema.ema) == blends(model)  # in force before any optimizer step (accumulation)
             ema.update(model)
             assert blends(ema.ema) == blends(model) == [min(1.0, k / 4)] * 3  # exact, not an average
             assert (train.fitness(results) < 0) == (k < 4)  # best.pt only at full strength

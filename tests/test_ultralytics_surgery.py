@@ -152,3 +152,17 @@ def test_load_moves_every_stock_tensor_into_an_attention_yaml(name):
     moved = sum(torch.equal(dst.state_dict()[t], sd[s]) for t, s in pairs.items())
     by_index = sum(torch.equal(plain.state_dict()[t], sd[s]) for t, s in pairs.items())
     assert moved == len(pairs) and by_index < len(pairs) / 2
+
+
+def test_load_starts_new_blocks_as_the_identity():
+    """After ``load(stock)`` the attention model computes the stock model exactly (blend 0); the
+    trainer then ramps the blend to the papers' formulas (``ultralytics.attn_start``)."""
+    from yolo_attn.blocks.start import blend_of
+    d = stock('yolo11')
+    new, _ = insert_blocks(d, 'CBAM', HOSTS['yolo11'], [16, 7])
+    torch.manual_seed(0)
+    src, dst = build(d, nc=3, scale='n'), build(new, nc=3, scale='n')
+    dst.load({'model': src}, verbose=False)
+    assert [blend_of(m) for m in dst.model if blend_of(m) is not None] == [0.0] * 3
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(outputs(dst, x), outputs(src, x))

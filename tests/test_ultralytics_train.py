@@ -75,3 +75,24 @@ def test_a_bad_ultralytics_argument_is_one_line(tmp_path):
     assert out.returncode == 2
     err = out.stderr.strip().splitlines()
     assert len(err) == 1 and "'modle' is not a valid YOLO argument" in err[0]
+
+
+def test_pretrained_transfer_ramps_new_blocks_and_saves_the_papers_formulas(trained):
+    tmp, data, _ = trained
+    runs = tmp / 'runs'
+    common = [f'data={data}', 'imgsz=64', 'batch=4', 'device=cpu', 'workers=0', f'project={runs}', 'plots=False']
+    out = yolo_attn(['yolo', 'detect', 'train', 'model=yolo11n.yaml', 'epochs=1', 'name=stock', *common], tmp, tmp)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    out = yolo_attn(['yolo', 'detect', 'train', 'model=yolo11n-cbam.yaml', f'pretrained={runs / "stock/weights/last.pt"}',
+                     'epochs=2', 'warmup_epochs=1', 'name=cbam', *common], tmp, tmp)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert 'target layers left fresh: 5 (CBAM), 8 (CBAM), 13 (CBAM)' in log  # every stock tensor moved
+    assert 'attention start: ramp for layers 5 (CBAM), 8 (CBAM), 13 (CBAM)' in log
+    assert 'attention: blend 1.00' in log
+    import torch
+    for f in ('last.pt', 'best.pt'):
+        ckpt = torch.load(runs / 'cbam' / 'weights' / f, weights_only=False)
+        model = ckpt.get('model') or ckpt.get('ema')
+        assert [type(model.model[i]).__name__ for i in (5, 8, 13)] == ['CBAM'] * 3
+        assert not any(k.endswith('attn_blend') for k in model.state_dict())  # the papers' formulas

@@ -191,6 +191,8 @@ class StartRun:
         t = self.ni / self.steps
         for m, b0 in self.origin:
             m._buffers[BLEND].fill_(1.0 if t >= 1 else b0 + (1 - b0) * t)
+        if self.ema is not None:  # updated once per accumulation: the blend in force set here too
+            copy_blends(self.ema.ema, self.model)
 
     def full_strength(self) -> bool:
         b = self.blend()

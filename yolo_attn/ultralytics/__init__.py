@@ -29,10 +29,11 @@ def install(strict: bool = True) -> None:
     Runs a self-check build first; if ultralytics changed underneath, ``strict`` raises
     ``UltralyticsCompatError`` and leaves ultralytics as it was. ``strict=False`` (the import hook)
     keeps stock YAMLs working and raises that error only for rows that name a registered block."""
-    from . import checkpoints, names, parsing, transfer
+    from . import attn_start, checkpoints, names, parsing, transfer
     checkpoints.install()  # weights-only loading first: it does not depend on the parser check
     names.install()  # the shipped attention YAMLs by short name
-    transfer.install()  # pretrained weights by layer correspondence
+    transfer.install()  # pretrained weights by layer correspondence, new blocks at blend 0
+    attn_start.install()  # the trainer ramps them to the papers' formulas
     parsing.install(strict=strict)
 
 

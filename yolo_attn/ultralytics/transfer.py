@@ -28,9 +28,12 @@ def install() -> None:
         saved = tasks.intersect_dicts
         tasks.intersect_dicts = correspondence_intersect(src_yaml, dst_yaml)
         try:
-            return original(self, weights, verbose)
+            out = original(self, weights, verbose)
         finally:
             tasks.intersect_dicts = saved
+        from .attn_start import start_fresh_blocks
+        start_fresh_blocks(self, src_yaml, dst_yaml)  # new blocks start as the identity, then ramp
+        return out
 
     load._yolo_attn = True
     tasks.BaseModel.load = load
