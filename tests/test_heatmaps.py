@@ -224,7 +224,8 @@ def test_default_layers_equal_pytorch_grad_cam_per_layer_and_combined(ws):
     to exactly those maps, for detections of every head level."""
     from yolov5.utils.segment.general import scale_image
     from yolo_attn.heatmaps.combine import DEFAULT_RULE, combine_layers
-    from yolo_attn.heatmaps.engine import DEFAULT_METHOD, HeatmapEngine
+    from yolo_attn.heatmaps.engine import HeatmapEngine
+    from yolo_attn.heatmaps.methods import DEFAULT_METHOD
     from yolo_attn.heatmaps.layers import resolve
     model = load_model(ws / 'w.pt')
     plan = resolve(model)
