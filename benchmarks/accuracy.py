@@ -1,24 +1,15 @@
 #!/usr/bin/env python
-"""Accuracy on the shapes dataset: stock vs the five attention blocks, several seeds, both difficulties.
+"""Accuracy on the shapes dataset: stock vs attention blocks per ``--attn-start``, several seeds.
 
-Every model starts from the shipped stock checkpoint (``models/pretrained/yolov5n-shapes.pt``,
-trained on seed 1 of the easy generator), transferred by layer correspondence with
-``yolo-attn train --weights … --cfg …`` (yolov5's train.py), and trains the same epochs on one
-generated dataset per difficulty (data seed 0). ``--seeds`` are train.py's ``--seed`` (block
-initialisation, augmentation, batch order). Per run it records the ``epoch 0 (after transfer)``
-validation and the last epoch's validation (results.csv: the EMA model, as train.py's best.pt).
-Each run is appended to ``--log`` (JSON lines) as soon as it ends, so a cut-short benchmark keeps
-what it measured; the tables (mean ± sample std over seeds) are printed at the end, or from a log
-alone with ``--report LOG``.
+Every model starts from the shipped stock checkpoint, transferred by layer correspondence
+(``yolo-attn train --weights … --cfg …``); per run: the epoch-0 validation, the last epoch's (EMA),
+each block's strength (attention.csv) and what the saved last.pt holds. One JSON line per run in
+``--log``; tables with ``--report LOG``. yolov5's NMS time limit is lifted (complete validations).
+Figures and the commands that made them: benchmarks/README.md.
 
-yolov5's NMS gives up after ``0.5 + 0.05 * batch`` seconds and drops the rest of the batch; on a
-shared CPU that truncates validations at random. This script (only) lifts that limit, so every
-figure is a complete validation.
-
-    python benchmarks/accuracy.py --difficulties hard easy --seeds 0 1 2 --epochs 1 \
-        --train 64 --val 32 --log /tmp/accuracy.jsonl
-    python benchmarks/accuracy.py --epoch0-only --difficulties easy hard --log /tmp/accuracy.jsonl
-    python benchmarks/accuracy.py --report /tmp/accuracy.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/accuracy.py --difficulties easy --seeds 0 1 2 --epochs 20 \
+        --train 64 --val 32 --batch 8 --cfgs yolov5n yolov5n-cbam --attn-starts ramp paper residual --log LOG
+    python benchmarks/accuracy.py --report LOG
 """
 
 from __future__ import annotations

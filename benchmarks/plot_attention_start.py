@@ -39,12 +39,13 @@ def main():
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for item in opt.runs:
+    for k, item in enumerate(opt.runs):
         label, run = item.split('=', 1)
         epochs, maps, strength = per_epoch(Path(run))
-        a.plot(epochs, maps, marker='.', label=label)
+        color = f'C{k}'  # the same colour for a run in both panels
+        a.plot(epochs, maps, marker='.', label=label, color=color)
         if strength:
-            b.plot(list(strength), [100 * v for v in strength.values()], marker='.', label=label)
+            b.plot(list(strength), [100 * v for v in strength.values()], marker='.', label=label, color=color)
     a.set(xlabel='epoch', ylabel='val mAP50-95 (EMA model)', title='accuracy')
     b.set(xlabel='epoch', ylabel='mean |y - x| / mean |x|  (%)', title="blocks' strength")
     for ax in (a, b):
