@@ -73,3 +73,16 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         return cls
 
     return add(cls) if cls is not None else add
+
+
+def shape_problem(module: nn.Module, c1: int, name: str) -> str:
+    """'' if ``module`` keeps a (1, c1, 8, 8) input's shape (the contract parsers rely on), else why not."""
+    training = module.training
+    module.eval()
+    with torch.no_grad():
+        y = module(torch.zeros(1, c1, 8, 8))
+    module.train(training)
+    if isinstance(y, torch.Tensor) and y.shape == (1, c1, 8, 8):
+        return ''
+    shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+    return f'registered block {name} must preserve its input shape, (1, {c1}, 8, 8) became {shape}'

@@ -14,13 +14,12 @@ import difflib
 import inspect
 import operator
 
-import torch
 import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int, is_number
 from .limits import check_header, check_layer_size, check_repeats
 from ..blocks.plugins import registered
-from ..blocks.registry import yolov5_modules
+from ..blocks.registry import shape_problem, yolov5_modules
 
 
 def _nn_module(name: str):
@@ -120,15 +119,9 @@ def check_from(f, i: int, where: str):
 
 def _check_block(m, module, c1: int, where: str):
     """A registered block must keep its input's shape (the contract the parser relies on)."""
-    training = module.training
-    module.eval()
-    with torch.no_grad():
-        y = module(torch.zeros(1, c1, 8, 8))
-    module.train(training)
-    if not isinstance(y, torch.Tensor) or y.shape != (1, c1, 8, 8):
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ModelConfigError(f'{where}: registered block {m.__name__} must preserve its input shape, '
-                               f'(1, {c1}, 8, 8) became {shape}')
+    problem = shape_problem(module, c1, m.__name__)
+    if problem:
+        raise ModelConfigError(f'{where}: {problem}')
 
 
 def make_parse_model(namespace: dict, prepare=None):

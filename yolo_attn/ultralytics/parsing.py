@@ -111,15 +111,10 @@ def _check_cbam_args(name: str, block: type, args: tuple, where: str) -> None:
 
 
 def _check_shape(module: nn.Module, c1: int, name: str, where: str) -> None:
-    training = module.training
-    module.eval()
-    with torch.no_grad():
-        y = module(torch.zeros(1, c1, 8, 8))
-    module.train(training)
-    if not isinstance(y, torch.Tensor) or y.shape != (1, c1, 8, 8):
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ModelConfigError(f'{where}: registered block {name} must preserve its input shape, '
-                               f'(1, {c1}, 8, 8) became {shape}')
+    from ..blocks.registry import shape_problem
+    problem = shape_problem(module, c1, name)
+    if problem:
+        raise ModelConfigError(f'{where}: {problem}')
 
 
 def _builder(block: type, name: str, f: int, where: str):
