@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import auc
+from .options import EVAL
 
 METRICS = ('pointing_game', 'energy_pg', 'deletion_auc', 'insertion_auc')
 HEADERS = {'detections': 'n', 'pointing_game': 'PG %', 'energy_pg': 'EPG', 'deletion_auc': 'deletion AUC ↓',
@@ -127,7 +128,7 @@ class Record:
         return error
 
 
-def plot_curves(curves: dict, path: Path, title='', protocol='box', box_multiple=2.0) -> Path:
+def plot_curves(curves: dict, path: Path, title='', protocol=EVAL.protocol, box_multiple=EVAL.box_multiple) -> Path:
     """Mean deletion and insertion curves, one line per key of ``curves``
     (``{label: (deletion array (n, S+1), insertion array (n, S+1))}``); the x axis is the share of the
     protocol's budget (``perturb``: ``box_multiple`` x the box area, or the whole image)."""
