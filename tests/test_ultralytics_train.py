@@ -98,3 +98,33 @@ def test_pretrained_transfer_ramps_new_blocks_and_saves_the_papers_formulas(trai
         model = ckpt.get('model') or ckpt.get('ema')
         assert [type(model.model[i]).__name__ for i in (5, 8, 13)] == ['CBAM'] * 3
         assert not any(k.endswith('attn_blend') for k in model.state_dict())  # the papers' formulas
+
+
+def test_onnx_export_matches_onnxruntime_and_installs_nothing(trained):
+    tmp, _, _ = trained
+    best = tmp / 'runs' / 'train' / 'weights' / 'best.pt'
+    out = yolo_attn(['yolo', 'export', f'model={best}', 'format=onnx', 'imgsz=64', 'simplify=False'], tmp, tmp)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert connections(out) == '[]'
+    onnx_file = best.with_suffix('.onnx')
+    check = textwrap.dedent(f'''
+        import numpy as np, onnxruntime as ort, torch, yolo_attn
+        from ultralytics import YOLO
+        model = YOLO({str(best)!r}).model.fuse().eval().float()
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            want = model(x)[0].numpy()
+        got = ort.InferenceSession({str(onnx_file)!r}, providers=['CPUExecutionProvider']).run(None, {{'images': x.numpy()}})[0]
+        print('RESULT', got.shape == want.shape, float(np.abs(got - want).max()))
+    ''')
+    env = {**os.environ, 'YOLO_CONFIG_DIR': str(tmp / 'ultralytics_settings'), 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([sys.executable, '-c', check], cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    same_shape, diff = r.stdout.split('RESULT')[-1].split()
+    assert same_shape == 'True' and float(diff) < 1e-3  # float32 through two runtimes
+    # ultralytics' default simplify=True wants onnxslim, which is not installed: one line, nothing installed
+    out = yolo_attn(['yolo', 'export', f'model={best}', 'format=onnx', 'imgsz=64', f'project={tmp / "exp2"}'],
+                    tmp, tmp)
+    assert out.returncode == 2, (out.stdout + out.stderr)[-2000:]
+    assert 'onnxslim' in out.stderr and 'yolo-attn installs nothing' in out.stderr
+    assert 'AutoUpdate' not in out.stdout + out.stderr and 'pip install --no-cache-dir' not in out.stdout + out.stderr

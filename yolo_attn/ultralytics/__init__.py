@@ -5,7 +5,7 @@ hook. Names: ultralytics' own nn.Module names in ``tasks`` win over a user block
 shipped SE, CBAM, ECA, CoordAtt and SimAM always mean ours (ultralytics' ``CBAM(c1, kernel_size)``
 is not ours: write ``[16, 7]``, not ``[7]``). Mechanism and checks: ``parsing``; checkpoints load
 weights-only (``checkpoints``); shipped YAMLs by short name (``names``); pretrained weights by
-layer correspondence (``transfer``).
+layer correspondence (``transfer``); nothing installed (``offline``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def install(strict: bool = True) -> None:
     Runs a self-check build first; if ultralytics changed underneath, ``strict`` raises
     ``UltralyticsCompatError`` and leaves ultralytics as it was. ``strict=False`` (the import hook)
     keeps stock YAMLs working and raises that error only for rows that name a registered block."""
-    from . import attn_start, checkpoints, names, parsing, transfer
+    from . import attn_start, checkpoints, names, offline, parsing, transfer
+    offline.install()  # no pip/uv install from ultralytics' requirement checks
     checkpoints.install()  # weights-only loading first: it does not depend on the parser check
     names.install()  # the shipped attention YAMLs by short name
     transfer.install()  # pretrained weights by layer correspondence, new blocks at blend 0
