@@ -1,20 +1,44 @@
 #!/usr/bin/env python
-"""CPU latency of yolov5s vs its attention variants: batch 1 at 640, median over repeated runs.
+"""CPU latency of a stock model vs its attention variants: batch 1 at 640, median over repeated runs.
 
-The models are built in one process, fused as yolov5's detect.py does, and timed round-robin
-(one forward of each model per round) so that drift in machine load hits all of them alike.
+The models are built in one process, fused as detect.py does, and timed round-robin (one forward
+of each model per round) so that drift in machine load hits all of them alike. yolov5 names
+(``yolov5s-se``) or ultralytics ones with the scale in the name (``yolo11s``, ``yolo11s-cbam``).
 
     python benchmarks/latency.py [--imgsz 640] [--rounds 30] [--cfgs yolov5s yolov5s-se ...]
+    python benchmarks/latency.py --cfgs yolo11s yolo11s-se yolo11s-cbam yolo11s-eca yolo11s-ca yolo11s-simam
 """
 
 import argparse
+import importlib.util
+import re
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from yolo_attn.config.summary import build_model, gflops
+
+ULTRALYTICS_NAME = re.compile(r'^(yolov8|yolo11|yolo26)([nsmlx])(-\w+)?$')
+
+
+def build_any(name: str):
+    """yolov5's model for a yolov5 name; ultralytics' DetectionModel (plugin on) for ``yolo11s-cbam``."""
+    m = ULTRALYTICS_NAME.match(name)
+    if not m:
+        return build_model(name)
+    from yolo_attn.config.backend import build
+    from yolo_attn.config.files import load_cfg
+    family, scale, suffix = m.group(1), m.group(2), m.group(3) or ''
+    if suffix:
+        d = load_cfg(f'{family}{suffix}')
+    else:
+        import yaml
+        stock = Path(importlib.util.find_spec('ultralytics').origin).parent / 'cfg' / 'models'
+        d = yaml.safe_load(next(stock.rglob(f'{family}.yaml')).read_text())
+    return build(d, scale=scale)
 
 
 def main():
@@ -29,7 +53,7 @@ def main():
     torch.manual_seed(0)
     models = {}
     for cfg in opt.cfgs:
-        m = build_model(cfg).eval()
+        m = build_any(cfg).eval()
         stats = (sum(p.numel() for p in m.parameters()), gflops(m, opt.imgsz))
         models[cfg] = (m.fuse(), *stats)
     x = torch.rand(1, 3, opt.imgsz, opt.imgsz)
