@@ -182,3 +182,17 @@ def test_registered_block_survives_yaml_roundtrip(tmp_path):
     m = Model(str(path))  # yolov5's own path-based constructor
     assert type(m.model[8]).__name__ == 'SE'
     assert m(torch.zeros(1, 3, 64, 64))[0].shape[0] == 1
+
+
+def test_a_block_registered_before_yolov5_is_checked_when_yolov5_arrives(tmp_path):
+    """register_block no longer imports yolov5 (ultralytics users pay nothing for it); a name yolov5
+    uses is refused at yolov5's first import instead."""
+    import subprocess
+    import sys
+    code = ('import sys, torch.nn as nn\nfrom yolo_attn.blocks.registry import register_block\n'
+            'class C3(nn.Module):\n    def forward(self, x):\n        return x\n'
+            'register_block(C3)\nassert "yolov5" not in sys.modules\n'
+            'try:\n    import yolov5.models.yolo\nexcept ValueError as e:\n    print("REFUSED", e)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "REFUSED block name 'C3' is already a YOLOv5 module" in out.stdout

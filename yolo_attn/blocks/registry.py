@@ -29,6 +29,21 @@ def yolov5_modules(namespace: dict | None = None) -> dict[str, type]:
             and v.__module__.endswith(('models.common', 'models.experimental', 'models.yolo'))}
 
 
+YOLOV5_LAYERS = 'yolov5.models.yolo'
+
+
+def check_name(key: str) -> None:
+    """A block may not take a name yolov5 uses for one of its own layers (its YAMLs would change meaning)."""
+    if key in yolov5_modules():
+        raise ValueError(f'block name {key!r} is already a YOLOv5 module; register it under another name')
+
+
+def check_yolov5_names() -> None:
+    """Every block registered before yolov5 was imported, checked against its layer names (at activation)."""
+    for key in BLOCKS:
+        check_name(key)
+
+
 def module_classes(module) -> list[type]:
     """The nn.Module classes a Python module defines (not those it imports)."""
     return [v for v in vars(module).values()
@@ -58,8 +73,8 @@ def register_block(cls=None, *, name: str | None = None, paper: str = ''):
         key = name or cls.__name__
         if not key.isidentifier():
             raise ValueError(f'block name {key!r} is not a valid identifier')
-        if key in yolov5_modules():
-            raise ValueError(f'block name {key!r} is already a YOLOv5 module; register it under another name')
+        if YOLOV5_LAYERS in sys.modules:  # else checked when yolov5 is first imported (check_yolov5_names)
+            check_name(key)
         old = BLOCKS.get(key)
         same = old is not None and (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__)
         if old is not None and not same:

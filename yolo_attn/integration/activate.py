@@ -30,7 +30,9 @@ def activate() -> None:
         untrusted.install()  # yolov5's own eval/pickle/YAML/subprocess paths closed (needs compat first)
         images.install()
         from ..blocks import import_builtins
+        from ..blocks.registry import check_yolov5_names
         import_builtins()  # SE, CBAM, ECA, CoordAtt, SimAM
+        check_yolov5_names()  # blocks registered before yolov5 was imported
         from . import checkpoints, datasets, distributed, install
         install.install()
         checkpoints.install()
