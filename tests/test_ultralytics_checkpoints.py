@@ -93,3 +93,27 @@ def test_a_checkpoint_that_would_run_code_or_install_is_refused(tmp_path, payloa
     assert len(r.stdout.split('REFUSED')[1].strip().splitlines()) == 1  # one line
     assert not marker.exists()  # the payload never ran
     assert 'AutoInstall' not in r.stdout + r.stderr  # nothing installed
+
+
+def test_yolov5_commands_name_the_ultralytics_backend_in_one_line(tmp_path, cli):
+    """An ultralytics checkpoint or YAML handed to a yolov5 command is one line pointing to `yolo-attn yolo`."""
+    made = python('''
+        import torch, yolo_attn
+        from ultralytics.nn import tasks
+        from ultralytics.utils import YAML
+        import ultralytics, pathlib
+        d = YAML.load(pathlib.Path(ultralytics.__file__).parent / 'cfg/models/11/yolo11.yaml')
+        d['scale'] = 'n'
+        torch.save({'model': tasks.DetectionModel(d, ch=3, nc=2, verbose=False)}, 'u.pt')
+    ''', tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (tmp_path / 'im').mkdir()
+    for args in (('heatmap', '--weights', 'u.pt', '--source', 'im'),
+                 ('train', '--cfg', 'yolo11-se', '--data', 'd.yaml', '--epochs', '1')):
+        out = cli(*args, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr[-2000:]
+        last = out.stderr.strip().splitlines()[-1]  # (heatmap prints yolov5's device banner first)
+        assert last.startswith(f'yolo-attn {args[0]}: error:') and 'ultralytics' in last and 'yolo-attn yolo' in last
+        assert 'Traceback' not in out.stderr
+    out = cli('build', '--cfg', 'yolo11-se', '--imgsz', '64', cwd=tmp_path)
+    assert out.returncode == 0 and 'forward check: ok (ultralytics model, scale n)' in out.stdout, out.stderr[-2000:]

@@ -87,6 +87,14 @@ def run_build(args) -> int:
         for s in rows:
             print('  ' + s.line())
         return 0
+    from ..config.backend import ULTRALYTICS, backend_of, build
+    from ..config.files import load_cfg
+    d = load_cfg(args.cfg)
+    if backend_of(d) == ULTRALYTICS:  # ultralytics' own layer table and summary line
+        model = build(d, nc=args.nc)
+        model.info(verbose=True, imgsz=args.imgsz)
+        print(f"forward check: ok (ultralytics model, scale {model.yaml.get('scale', '-')})")
+        return 0
     model = build_model(args.cfg, nc=args.nc, verbose=True)
     s = summarize(model, args.imgsz)
     print(s.line())

@@ -75,6 +75,10 @@ def secure_load(f, map_location=None, **kwargs):
         found = re.search(r'GLOBAL (\S+)', str(e))
         if found is None:  # not a pickle of known opcodes: random bytes, another format
             raise CheckpointError(f'{name}: not a readable PyTorch checkpoint (truncated or another format?)') from None
+        if found.group(1).startswith('ultralytics.'):
+            raise CheckpointError(f'{name}: an ultralytics (YOLOv8/YOLO11/YOLO26) checkpoint; this command takes yolov5 '
+                                  f'checkpoints. ultralytics models run with yolo-attn yolo ... (docs/ultralytics.md); '
+                                  f'nothing was executed') from None
         raise CheckpointError(f'{name}: refused: it references {found.group(1)}, which is not on the allowlist '
                               f'(torch.nn, yolov5 and registered block classes, numpy arrays); nothing was executed. '
                               f'A block of your own: name its module, yolo-attn --import MODULE (or YOLO_ATTN_IMPORTS). '

@@ -98,6 +98,10 @@ def preflight_train(opt) -> None:
                         'when validating); leave it out')
     if opt.cfg:
         opt.cfg = str(resolve_cfg(opt.cfg).resolve())
+        from ..config.backend import ULTRALYTICS, backend_of
+        if backend_of(load_cfg(opt.cfg)) == ULTRALYTICS:
+            raise UserError(f'--cfg {opt.cfg}: an ultralytics model YAML (no anchors:); train it with ultralytics\' own '
+                            f'trainer: yolo-attn yolo detect train model={Path(opt.cfg).name} data={opt.data} ...')
     ckpts = check_weights(opt.weights, require_pt=True) if opt.weights else []
     if not opt.cfg and not ckpts:
         raise UserError("give --cfg (a model YAML) or --weights (a local .pt), or both")
