@@ -116,6 +116,10 @@ def test_no_import_cycle_in_the_package():
     ('yolo_attn.evaluation.metrics', 'yolo_attn.heatmaps'),  # metrics take maps (captum's rule)
     ('yolo_attn.evaluation.compare', 'yolo_attn.evaluation.evaluate'),  # two commands, shared code in options
     ('yolo_attn.mapstats', 'yolo_attn.heatmaps'),
+    ('yolo_attn.integration', 'yolo_attn.ultralytics'),  # neither backend imports the other
+    ('yolo_attn.ultralytics', 'yolo_attn.integration'),
+    ('yolo_attn.blocks', 'yolo_attn.integration'),  # the block layer is backend-free
+    ('yolo_attn.blocks', 'yolo_attn.ultralytics'),
 ])
 def test_dependencies_point_one_way(low, high):
     """Nothing in ``low`` (a module or a package) imports anything in ``high``."""

@@ -1,4 +1,4 @@
-"""yolo-attn: attention blocks for Ultralytics YOLOv5 7.0, registered into its model-YAML parsing.
+"""yolo-attn: attention blocks for YOLOv5 7.0 and ultralytics 8.x, registered into their model-YAML parsing.
 
 ``import yolo_attn`` switches the plugin on for yolov5 in this process (``integration.activate``):
 from the first import of yolov5 on, its own ``Model(cfg)`` — and so its train/val/detect/export
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .integration.activate import activate, activate_on_yolov5_import
 from .lazy import names_from
+from .ultralytics import activate_on_ultralytics_import
 
 __version__ = '0.1.0'  # the one place: setup.cfg reads it (version = attr: yolo_attn.__version__)
 
@@ -31,7 +32,8 @@ _PUBLIC = {'register_block': 'blocks.registry', 'BLOCKS': 'blocks.registry', 'al
 
 __all__ = sorted(_PUBLIC) + ['activate', 'model', '__version__']
 
-activate_on_yolov5_import()
+activate_on_yolov5_import()  # each backend switched on at its framework's first import
+activate_on_ultralytics_import()
 _public = names_from(__name__, _PUBLIC)
 
 

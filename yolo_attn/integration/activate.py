@@ -49,8 +49,6 @@ def activate() -> None:
 def activate_on_yolov5_import() -> None:
     """Activate now if yolov5 is already imported, else right after its first import (idempotent)."""
     compat.offline_environment()  # before anything imports ultralytics (yolov5 does)
-    from ..ultralytics import activate_on_ultralytics_import
-    activate_on_ultralytics_import()  # registered blocks in ultralytics' model YAMLs too
     compat.quiet_pkg_resources()  # before yolov5's utils/general.py imports it
     if TRIGGER in sys.modules:
         activate()
