@@ -13,8 +13,8 @@ from yolo_attn.blocks import CBAM, ECA, SE, CoordAtt, SimAM
 from yolo_attn.config.files import load_cfg
 from yolo_attn.config.surgery import insert_blocks
 from yolo_attn.config.transfer import intersect_by_correspondence
-from yolo_attn.blocks.start import (BLEND, GAMMA, apply_blend_start, apply_identity_start, blend_of, finish_blends,
-                                    has_identity_start, start_as_identity, start_blended)
+from yolo_attn.blocks.start import (BLEND, GAMMA, apply_blend_start, apply_residual_start, blend_of, finish_blends,
+                                    has_residual_scale, start_residual, start_blended)
 from yolo_attn.blocks.strength import block_strength
 from yolo_attn.integration import attn_start
 from yolo_attn.integration.checkpoints import load_checkpoint
@@ -81,7 +81,7 @@ def test_without_gamma_the_block_is_todays_forward_bit_for_bit(cls):
     m = random_block(cls)
     x = torch.randn(2, 64, 9, 7)
     paper_forward = type(m).forward.__wrapped__  # the class's own forward, unwrapped
-    assert not has_identity_start(m) and GAMMA not in m.state_dict()
+    assert not has_residual_scale(m) and GAMMA not in m.state_dict()
     assert torch.equal(m(x), paper_forward(m, x))
 
 
@@ -90,7 +90,7 @@ def test_residual_scale_blends_block_and_input(cls):
     m = random_block(cls)
     x = torch.randn(2, 64, 9, 7)
     paper = m(x)
-    start_as_identity(m, 64)
+    start_residual(m, 64)
     assert torch.equal(m(x), x)  # gamma = 0: exactly the identity
     m(x).square().sum().backward()
     assert getattr(m, GAMMA).grad.abs().sum() > 0  # gamma learns to depart from the identity
@@ -101,10 +101,10 @@ def test_residual_scale_blends_block_and_input(cls):
         getattr(m, GAMMA).copy_(g)
         torch.testing.assert_close(m(x), x + g * (paper - x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=GAMMA):
-        start_as_identity(m, 64)  # twice is refused, not silently reset
+        start_residual(m, 64)  # twice is refused, not silently reset
 
 
-def test_user_block_gets_identity_start_and_subclass_scales_once():
+def test_user_block_gets_the_residual_start_and_subclass_scales_once():
     class DoubleGate(nn.Module):
         def __init__(self, c1):
             super().__init__()
@@ -126,7 +126,7 @@ def test_user_block_gets_identity_start_and_subclass_scales_once():
                            (DoubleGateTwice, lambda x: 2 * x * torch.sigmoid(torch.tensor(0.3)))):
             m = cls(4)
             torch.testing.assert_close(m(x), paper(x))
-            start_as_identity(m, 4)
+            start_residual(m, 4)
             assert torch.equal(m(x), x)
             with torch.no_grad():
                 getattr(m, GAMMA).fill_(0.5)
@@ -139,7 +139,7 @@ def test_user_block_gets_identity_start_and_subclass_scales_once():
 def model_with_scales(cfg='yolov5n-cbam'):
     torch.manual_seed(0)
     model = Model(load_cfg(cfg), nc=5).eval()
-    assert apply_identity_start(model) == INSERTED
+    assert apply_residual_start(model) == INSERTED
     with torch.no_grad():
         for i in INSERTED:
             getattr(model.model[i], GAMMA).uniform_(0.2, 0.9)  # trained-looking scales, not zeros
@@ -163,7 +163,7 @@ def export_parity(model, x, tmp_path):
 @pytest.mark.parametrize('cls', BLOCK_CLASSES)
 def test_block_export_parity_with_scales(cls, tmp_path):
     m = random_block(cls, 16)
-    start_as_identity(m, 16)
+    start_residual(m, 16)
     with torch.no_grad():
         getattr(m, GAMMA).uniform_(0.2, 0.9)
     export_parity(WithTuple(m), torch.randn(1, 16, 6, 5), tmp_path)
@@ -204,7 +204,7 @@ def test_new_checkpoint_loads_securely_with_its_scales(tmp_path):
         want = model.float()(x)[0]
     save_checkpoint(model, tmp_path / 'new.pt')
     loaded = load_checkpoint(tmp_path / 'new.pt')['model'].float().eval()  # weights_only=True
-    assert [i for i, m in enumerate(loaded.model) if has_identity_start(m)] == INSERTED
+    assert [i for i, m in enumerate(loaded.model) if has_residual_scale(m)] == INSERTED
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], want, rtol=2e-2, atol=2e-2)  # the checkpoint is float16
 
@@ -219,7 +219,7 @@ def test_checkpoint_from_before_the_change_loads_and_runs_the_paper_formula(tmp_
     with torch.no_grad():
         for i in INSERTED:
             block = loaded.model[i]
-            assert not has_identity_start(block)
+            assert not has_residual_scale(block)
             feature = torch.rand(1, block.channel.mlp[0].in_features, 8, 8)
             assert torch.equal(block(feature), type(block).forward.__wrapped__(block, feature))
         torch.testing.assert_close(loaded(x)[0], old.float()(x)[0], rtol=0, atol=0)
@@ -276,7 +276,7 @@ def test_blend_mixes_block_and_input_and_removing_it_is_the_paper_formula(cls):
         assert finish_blends(m) == [m] and BLEND not in m.state_dict()
         assert torch.equal(m(x), paper)  # finished: the paper formula bit for bit
     both = random_block(cls)
-    start_as_identity(both, 64)
+    start_residual(both, 64)
     with pytest.raises(ValueError, match=GAMMA):
         start_blended(both)  # one start per block
 
@@ -347,7 +347,7 @@ def test_blends_carried_from_a_checkpoint_and_restored():
 def test_residual_scales_leave_the_weight_decayed_group():
     from yolov5.utils.torch_utils import smart_optimizer
     model = Model(load_cfg('yolov5n-se'), nc=5)
-    apply_identity_start(model)
+    apply_residual_start(model)
     optimizer = smart_optimizer(model, 'SGD', 0.01, 0.9, 5e-4)
     decayed = [g for g in optimizer.param_groups if g['weight_decay'] > 0]
     scales = {id(getattr(model.model[i], GAMMA)) for i in INSERTED}

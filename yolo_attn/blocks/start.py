@@ -45,12 +45,12 @@ def residual_forward(forward):
     return forward_with_residual_scale
 
 
-def supports_identity_start(module: nn.Module) -> bool:
+def supports_start(module: nn.Module) -> bool:
     """Whether ``module``'s class forward is the registry's wrapped one."""
     return getattr(type(module).forward, '_residual_scale', False)
 
 
-def has_identity_start(module: nn.Module) -> bool:
+def has_residual_scale(module: nn.Module) -> bool:
     """Whether ``module`` holds a residual scale (``--attn-start residual``)."""
     return module._parameters.get(GAMMA) is not None
 
@@ -62,7 +62,7 @@ def blend_of(module: nn.Module) -> float | None:
 
 
 def _check_free(block: nn.Module) -> None:
-    if not supports_identity_start(block):
+    if not supports_start(block):
         raise TypeError(f'{type(block).__name__} is not a registered attention block '
                         f'(its forward does not read {GAMMA} or {BLEND})')
     for attr in (GAMMA, BLEND):
@@ -71,7 +71,7 @@ def _check_free(block: nn.Module) -> None:
                              f'(a start of its own, or a name of its own: rename it)')
 
 
-def start_as_identity(block: nn.Module, channels: int, value: torch.Tensor | None = None,
+def start_residual(block: nn.Module, channels: int, value: torch.Tensor | None = None,
                       device=None) -> nn.Parameter:
     """Give ``block`` a ``residual_gamma`` of ``channels`` zeros (or ``value``); returns it."""
     _check_free(block)
@@ -98,7 +98,7 @@ def block_layers(model: nn.Module) -> dict[int, nn.Module]:
     layers = getattr(model, 'model', None)
     if layers is None:
         return {}
-    return {i: m for i, m in enumerate(layers) if supports_identity_start(m)}
+    return {i: m for i, m in enumerate(layers) if supports_start(m)}
 
 
 def input_channels(model: nn.Module, layers) -> dict[int, int]:
@@ -125,10 +125,10 @@ def input_channels(model: nn.Module, layers) -> dict[int, int]:
 
 
 def _started(block: nn.Module) -> bool:
-    return has_identity_start(block) or blend_of(block) is not None
+    return has_residual_scale(block) or blend_of(block) is not None
 
 
-def apply_identity_start(model: nn.Module, layers=None, values: dict | None = None) -> list[int]:
+def apply_residual_start(model: nn.Module, layers=None, values: dict | None = None) -> list[int]:
     """Give the block layers ``layers`` of a yolov5 model (default: all) a zero residual scale.
 
     ``values`` maps a layer index to a gamma to load instead of zeros (a trained model's scales
@@ -140,7 +140,7 @@ def apply_identity_start(model: nn.Module, layers=None, values: dict | None = No
     channels = input_channels(model, todo)
     device = next(model.parameters()).device
     for i in todo:
-        start_as_identity(blocks[i], channels[i], values.get(i), device=device)
+        start_residual(blocks[i], channels[i], values.get(i), device=device)
     return todo
 
 

@@ -31,7 +31,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..blocks.start import (BLEND, GAMMA, apply_blend_start, apply_identity_start, blend_of, block_layers,
+from ..blocks.start import (BLEND, GAMMA, apply_blend_start, apply_residual_start, blend_of, block_layers,
                             copy_blends, finish_blends)
 from ..torchrun import rank
 
@@ -105,11 +105,11 @@ def prepare(model, mode, fresh, carried, frozen=()) -> list[int]:
     """Carry the checkpoint's starts, then start the fresh blocks as ``mode`` says. Returns the
     layers given a new start (blend 0 or residual scale 0)."""
     blocks = block_layers(model)
-    apply_identity_start(model, [i for i, (k, _) in carried.items() if k == 'gamma'],
+    apply_residual_start(model, [i for i, (k, _) in carried.items() if k == 'gamma'],
                          values={i: v for i, (k, v) in carried.items() if k == 'gamma'})
     apply_blend_start(model, [i for i, (k, _) in carried.items() if k == 'blend'],
                       values={i: v for i, (k, v) in carried.items() if k == 'blend'})
-    start = {'ramp': apply_blend_start, 'residual': apply_identity_start}.get(mode)
+    start = {'ramp': apply_blend_start, 'residual': apply_residual_start}.get(mode)
     started = start(model, fresh) if start else []
     for i, m in blocks.items():
         if m._parameters.get(GAMMA) is not None:
