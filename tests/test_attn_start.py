@@ -304,7 +304,7 @@ def test_ramp_rises_per_iteration_to_one_and_stays():
     run = attn_start.StartRun(Options(epochs=10, attn_ramp=2), 'ramp', INSERTED, {})
     run.model = ramp_model()
     run.batches(4)  # 2 epochs of 4 batches: 8 iterations
-    assert run.steps == 8 and not run.full_strength()
+    assert run.ramp.steps == 8 and not run.full_strength()
     seen = []
     for _ in range(12):
         run.step()
@@ -318,7 +318,7 @@ def test_ramp_defaults_to_warmup_epochs_at_most_half_the_run():
         run = attn_start.StartRun(Options(epochs=epochs), 'ramp', INSERTED, {})
         run.model = ramp_model()
         run.batches(16)
-        assert run.steps == want
+        assert run.ramp.steps == want
 
 
 def test_resume_continues_the_ramp_and_fine_tune_ramps_from_the_carried_blend():

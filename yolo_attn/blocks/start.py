@@ -72,7 +72,7 @@ def _check_free(block: nn.Module) -> None:
 
 
 def start_residual(block: nn.Module, channels: int, value: torch.Tensor | None = None,
-                      device=None) -> nn.Parameter:
+                   device=None) -> nn.Parameter:
     """Give ``block`` a ``residual_gamma`` of ``channels`` zeros (or ``value``); returns it."""
     _check_free(block)
     gamma = torch.zeros(channels, 1, 1, device=device)
@@ -155,13 +155,6 @@ def apply_blend_start(model: nn.Module, layers=None, values: dict | None = None)
     return todo
 
 
-def copy_blends(dst: nn.Module, src: nn.Module) -> None:
-    """``dst``'s blends set exactly to ``src``'s (same architecture), e.g. an EMA copy after its update."""
-    for a, b in zip(dst.modules(), src.modules()):
-        if a._buffers.get(BLEND) is not None and b._buffers.get(BLEND) is not None:
-            a._buffers[BLEND].copy_(b._buffers[BLEND])
-
-
 def finish_blends(model: nn.Module) -> list[nn.Module]:
     """Remove every blend that reached 1: those blocks compute their paper formula again, exactly.
     Returns the blocks changed."""
@@ -169,3 +162,38 @@ def finish_blends(model: nn.Module) -> list[nn.Module]:
     for m in done:
         del m._buffers[BLEND]
     return done
+
+
+def ramp_iterations(ramp_epochs: float, epochs: int, batches: int) -> int:
+    """Iterations of a blend ramp over ``ramp_epochs`` (at most half of ``epochs``) at ``batches`` per epoch."""
+    return max(1, round(max(0.0, min(float(ramp_epochs), epochs / 2)) * batches))
+
+
+class BlendRamp:
+    """The blends in ``model`` rising linearly per iteration to 1 over ``steps`` iterations, each from
+    where it started (a resumed run, ``done`` > 0, continues its original ramp from 0); ``copy`` (an
+    EMA model of the same architecture) holds the blend in force. The same schedule for every trainer."""
+
+    def __init__(self, model: nn.Module, steps: int, done: int = 0, copy: nn.Module | None = None):
+        self.blocks = [m for m in model.modules() if blend_of(m) is not None]
+        self.copies = [m for m in copy.modules() if blend_of(m) is not None] if copy is not None else []
+        self.origin = [0.0 if done else blend_of(m) for m in self.blocks]
+        self.steps, self.done = steps, done
+
+    def step(self) -> None:
+        """Before a training batch: the blends for the next iteration (nothing once at 1)."""
+        if not self.blocks or self.done >= self.steps:
+            return
+        self.done += 1
+        t = self.done / self.steps
+        for m, b0 in zip(self.blocks, self.origin):
+            m._buffers[BLEND].fill_(1.0 if t >= 1 else b0 + (1 - b0) * t)
+        self.sync()
+
+    def sync(self) -> None:
+        """The copy's blends set to the model's (an EMA update averages buffers, once per accumulation)."""
+        for c, m in zip(self.copies, self.blocks):
+            c._buffers[BLEND].copy_(m._buffers[BLEND])
+
+    def full_strength(self) -> bool:
+        return all(blend_of(m) >= 1 for m in self.blocks + self.copies)

@@ -31,8 +31,8 @@ import logging
 import os
 from pathlib import Path
 
-from ..blocks.start import (BLEND, GAMMA, apply_blend_start, apply_residual_start, blend_of, block_layers,
-                            copy_blends, finish_blends)
+from ..blocks.start import (BLEND, GAMMA, BlendRamp, apply_blend_start, apply_residual_start, block_layers,
+                            finish_blends, ramp_iterations)
 from ..torchrun import rank
 
 LOGGER = logging.getLogger('yolov5')
@@ -143,60 +143,35 @@ def residual_group(optimizer, model) -> int:
 
 
 class StartRun:
-    """One training run's attention start: the blend schedule and what is logged per epoch."""
+    """One training run's attention start: the blend ramp (``blocks.start.BlendRamp``) and what is
+    logged per epoch."""
 
     def __init__(self, opt, mode, fresh, carried, start_epoch=0):
         self.opt, self.mode, self.fresh, self.carried = opt, mode, fresh, carried  # train() sets the run's opt
         self.start_epoch = start_epoch
         self.model = self.ema = self.sample = None
-        self.steps = None  # iterations of the ramp (known once the train loader exists)
-        self.ni = 0  # iterations done
-        self.origin = None  # [(block, blend at the start)]
-
-    # the schedule ------------------------------------------------------------------------------
-    def has_blend(self) -> bool:
-        return self.model is not None and any(blend_of(m) is not None for m in self.model.modules())
-
-    def blend(self) -> float | None:
-        found = [blend_of(m) for m in self.model.modules()] if self.model is not None else []
-        found = [b for b in found if b is not None]
-        return min(found) if found else None
+        self.ramp = None  # made once the model, its EMA copy and the train loader exist
 
     def batches(self, nb: int) -> None:
-        """The train loader's batches per epoch: fixes the ramp's length in iterations."""
-        if self.steps is not None:
+        """The train loader's batches per epoch (train.py makes it after the model and its EMA): the ramp."""
+        if self.ramp is not None or self.model is None:
             return
-        epochs = self.opt.epochs
         ramp = getattr(self.opt, 'attn_ramp', None)
         if ramp is None:
             ramp = float(hyp_of(self.opt).get('warmup_epochs', 3))
-        ramp = max(0.0, min(float(ramp), epochs / 2))
-        self.steps = max(1, round(ramp * nb))
-        self.ni = self.start_epoch * nb
-        if self.has_blend():
-            LOGGER.info(f'attention start: blend rises to 1 over the first {self.steps} iterations '
-                        f'({ramp:g} epochs of {nb} batches)')
+        steps = ramp_iterations(ramp, self.opt.epochs, nb)
+        self.ramp = BlendRamp(self.model, steps, self.start_epoch * nb, self.ema.ema if self.ema else None)
+        if self.ramp.blocks:
+            LOGGER.info(f'attention start: blend rises to 1 over the first {steps} iterations '
+                        f'({min(ramp, self.opt.epochs / 2):g} epochs of {nb} batches)')
 
     def step(self) -> None:
-        """Before each training batch (every rank): each block's blend for this iteration, rising
-        linearly from where it started (0 when fresh, a carried value when fine-tuned) to 1."""
-        if self.steps is None or self.model is None:
-            return
-        if self.origin is None:  # a resumed run continues its original ramp, from 0 at iteration 0
-            self.origin = [(m, 0.0 if self.start_epoch else blend_of(m)) for m in self.model.modules()
-                           if blend_of(m) is not None]
-        if not self.origin:
-            return
-        self.ni += 1
-        t = self.ni / self.steps
-        for m, b0 in self.origin:
-            m._buffers[BLEND].fill_(1.0 if t >= 1 else b0 + (1 - b0) * t)
-        if self.ema is not None:  # updated once per accumulation: the blend in force set here too
-            copy_blends(self.ema.ema, self.model)
+        """Before each training batch (every rank)."""
+        if self.ramp is not None:
+            self.ramp.step()
 
     def full_strength(self) -> bool:
-        b = self.blend()
-        return b is None or b >= 1
+        return self.ramp is None or self.ramp.full_strength()
 
     # what is logged per epoch ----------------------------------------------------------------
     def keep_sample(self, imgs) -> None:
@@ -279,8 +254,9 @@ def patched_train(train):
 
         def update(self, model):
             super().update(model)
-            from yolov5.utils.torch_utils import de_parallel
-            copy_blends(self.ema, de_parallel(model))  # the EMA holds the blend in force, not an average
+            run = current()
+            if run is not None and run.ramp is not None:
+                run.ramp.sync()  # the EMA holds the blend in force, not an average of it
 
     def fitness(x):
         f = saved['fitness'](x)

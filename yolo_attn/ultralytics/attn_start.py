@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 
-from ..blocks.start import BLEND, apply_blend_start, blend_of, block_layers, finish_blends
+from ..blocks.start import BlendRamp, apply_blend_start, blend_of, block_layers, finish_blends, ramp_iterations
 
 LOGGER = logging.getLogger('ultralytics')
 STATE = '_yolo_attn_ramp'
@@ -31,40 +31,14 @@ def start_fresh_blocks(model, src_yaml: dict, dst_yaml: dict) -> list[int]:
     return started
 
 
-class Ramp:
-    def __init__(self, trainer):
-        model = trainer.model.module if hasattr(trainer.model, 'module') else trainer.model
-        self.blocks = [m for m in model.modules() if blend_of(m) is not None]
-        ema = trainer.ema.ema if trainer.ema is not None else None  # rank 0 only
-        self.ema_blocks = [m for m in ema.modules() if blend_of(m) is not None] if ema is not None else []
-        nb = len(trainer.train_loader)
-        epochs = min(float(trainer.args.warmup_epochs), trainer.epochs / 2)
-        self.steps = max(1, math.ceil(epochs * nb))
-        self.ni = trainer.start_epoch * nb
-        self.origin = [0.0 if trainer.start_epoch else blend_of(m) for m in self.blocks]
-        if self.blocks:
-            LOGGER.info(f'attention start: blend rises to 1 over the first {self.steps} iterations')
-
-    def step(self):
-        self.ni += 1
-        t = self.ni / self.steps
-        for m, b0 in zip(self.blocks, self.origin):
-            m._buffers[BLEND].fill_(1.0 if t >= 1 else b0 + (1 - b0) * t)
-        self.sync()
-
-    def sync(self):
-        """The EMA copy holds the blend in force (its update averages buffers, once per accumulation)."""
-        for e, m in zip(self.ema_blocks, self.blocks):
-            e._buffers[BLEND].copy_(m._buffers[BLEND])
-
-    def full_strength(self) -> bool:
-        return all(blend_of(m) >= 1 for m in self.blocks + self.ema_blocks)
-
-
 def on_pretrain_routine_end(trainer):
-    ramp = Ramp(trainer)
+    model = trainer.model.module if hasattr(trainer.model, 'module') else trainer.model
+    nb = len(trainer.train_loader)
+    steps = ramp_iterations(trainer.args.warmup_epochs, trainer.epochs, nb)
+    ramp = BlendRamp(model, steps, trainer.start_epoch * nb, trainer.ema.ema if trainer.ema is not None else None)
     if not ramp.blocks:
         return
+    LOGGER.info(f'attention start: blend rises to 1 over the first {steps} iterations')
     setattr(trainer, STATE, ramp)
     if trainer.ema is not None:
         update = trainer.ema.update
