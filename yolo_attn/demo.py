@@ -73,13 +73,10 @@ def run_demo(project=PROJECTS['demo'], name=RUN_NAME, **overrides) -> dict:
 def demo_block_strength(weights, data, imgsz, n=8) -> list[dict]:
     """Each attention block of the trained model: its mix and how much it changes its features on
     ``n`` val images (``blocks.strength``)."""
-    from itertools import islice
-
     from .blocks.strength import block_strength
-    from .heatmaps.api import batches, load_model, open_source
+    from .heatmaps.api import first_images, load_model
     model = load_model(weights)
-    val = sorted((Path(data).parent / 'images' / 'val').glob('*.jpg'))[:n]
-    ims = [b[0] for b in islice(batches(open_source(val, imgsz, int(model.stride.max())), 1, 'cpu'), n)]
+    ims = first_images(model, sorted((Path(data).parent / 'images' / 'val').glob('*.jpg'))[:n], imgsz, n)
     return [{'layer': r.layer, 'block': r.name, 'mix': r.mix, 'change': round(r.change, 4)}
             for r in block_strength(model, ims)]
 

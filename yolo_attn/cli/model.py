@@ -36,8 +36,6 @@ def run_blocks(args) -> int:
 
 def run_block_strength(args) -> int:
     """``blocks --weights W --source S``: each block of W, its mix and mean |y - x| / mean |x| on S."""
-    from itertools import islice
-
     from ..errors import OptionError, UserError
     if not (args.weights and args.source):
         raise UserError('give both --weights (a checkpoint) and --source (images) to measure its blocks')
@@ -45,11 +43,10 @@ def run_block_strength(args) -> int:
         raise OptionError('max_images', f'{args.max_images}: must be at least 1')
     from ..blocks.strength import block_strength
     from ..guards import images
-    from ..heatmaps.api import batches, load_model, open_source
+    from ..heatmaps.api import first_images, load_model
     images.check_imgsz(args.imgsz)
     model = load_model(args.weights)
-    stride = int(model.stride.max())
-    ims = [b[0] for b in islice(batches(open_source(args.source, args.imgsz, stride), 1, 'cpu'), args.max_images)]
+    ims = first_images(model, args.source, args.imgsz, args.max_images)
     if not ims:
         raise UserError(f'--source {args.source}: no images found')
     rows = block_strength(model, ims)

@@ -54,6 +54,13 @@ def letterbox_tensor(im0: np.ndarray, imgsz, stride: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)[::-1])).float() / 255
 
 
+def first_images(model, source, imgsz, n: int, device='cpu') -> list[torch.Tensor]:
+    """The first ``n`` images of ``source`` as ``model`` sees them (1×3×H×W each, letterboxed as detect.py)."""
+    from itertools import islice
+    dataset = open_source(source, imgsz, int(model.stride.max()))
+    return [b[0] for b in islice(batches(dataset, 1, device), n)]
+
+
 def batches(dataset, batch: int, device) -> Iterator[tuple]:
     """Consecutive images of the same letterboxed shape, up to ``batch`` at a time."""
     group = []

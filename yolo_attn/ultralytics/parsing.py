@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelConfigError, is_int
+from ..config.parser import check_from
 from ..config.surgery import SECTION, expand_attention
 from . import TESTED, UltralyticsCompatError
 
@@ -88,11 +89,7 @@ def _check_row(row, i: int, where: str):
         hint = f'-1 for the previous layer, or {other[0]}' if other else '-1 for the previous layer'
         raise ModelConfigError(f"{where}: {name} takes one input, but 'from' lists {len(f)}; write one layer "
                                f"index ({hint}), or add a Concat row over {list(f)!r} and point {name} at it")
-    if not is_int(f):
-        raise ModelConfigError(f"{where}: 'from' must be a layer index (e.g. -1), got {f!r}")
-    if (f != -1) if i == 0 else not -i <= f < i:
-        valid = '-1 (the input)' if i == 0 else f'0..{i - 1} or -1..-{i}'
-        raise ModelConfigError(f"{where}: 'from' index {f} is out of range (valid: {valid})")
+    check_from(f, i, where)  # the parser's one rule for 'from' indices
     if not is_int(n) or n < 1:
         raise ModelConfigError(f'{where}: number of repeats must be a positive integer, got {n!r}')
     if not isinstance(args, list):
