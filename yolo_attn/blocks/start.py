@@ -16,6 +16,8 @@ module types, state-dict keys of the block and the checkpoint allowlist stay as 
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -162,6 +164,18 @@ def finish_blends(model: nn.Module) -> list[nn.Module]:
     for m in done:
         del m._buffers[BLEND]
     return done
+
+
+def finish_saved_blends(path, load) -> bool:
+    """Remove the finished blends from the checkpoint file ``path`` (read by ``load(path) -> dict``),
+    rewritten whole through a temporary file; whether anything changed."""
+    ckpt = load(path)
+    if not any([finish_blends(m) for m in (ckpt.get('model'), ckpt.get('ema')) if m is not None]):
+        return False
+    tmp = Path(path).with_name(Path(path).name + '.tmp')
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+    return True
 
 
 def ramp_iterations(ramp_epochs: float, epochs: int, batches: int) -> int:

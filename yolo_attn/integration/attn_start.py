@@ -28,11 +28,10 @@ import argparse
 import contextlib
 import csv
 import logging
-import os
 from pathlib import Path
 
 from ..blocks.start import (BLEND, GAMMA, BlendRamp, apply_blend_start, apply_residual_start, block_layers,
-                            finish_blends, ramp_iterations)
+                            finish_saved_blends, ramp_iterations)
 from ..torchrun import rank
 
 LOGGER = logging.getLogger('yolov5')
@@ -221,15 +220,8 @@ def add_callbacks(callbacks) -> None:
 
 def finish_checkpoint(f) -> None:
     """Drop the blends that reached 1 from a saved checkpoint (after train.py's ``strip_optimizer``)."""
-    import torch
-
     from .checkpoints import load_checkpoint
-    ckpt = load_checkpoint(f)
-    changed = [finish_blends(m) for m in (ckpt.get('model'), ckpt.get('ema')) if m is not None]
-    if any(changed):
-        tmp = Path(f).with_name(Path(f).name + '.tmp')
-        torch.save(ckpt, tmp)
-        os.replace(tmp, f)
+    if finish_saved_blends(f, load_checkpoint):
         LOGGER.info(f'{f}: attention blocks at full strength, saved as the papers\' formulas (blend removed)')
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 
-from ..blocks.start import BlendRamp, apply_blend_start, blend_of, block_layers, finish_blends, ramp_iterations
+from ..blocks.start import BlendRamp, apply_blend_start, blend_of, block_layers, finish_saved_blends, ramp_iterations
 
 LOGGER = logging.getLogger('ultralytics')
 STATE = '_yolo_attn_ramp'
@@ -77,17 +77,9 @@ def on_train_end(trainer):
     """last.pt and best.pt: blends that reached 1 removed (the papers' formulas, exactly)."""
     if getattr(trainer, STATE, None) is None:
         return
-    import torch
-
     from ultralytics.nn.tasks import torch_safe_load
     for f in (trainer.last, trainer.best):
-        if not f.exists():
-            continue
-        ckpt, _ = torch_safe_load(f)
-        if any([finish_blends(m) for m in (ckpt.get('model'), ckpt.get('ema')) if m is not None]):
-            tmp = f.with_name(f.name + '.tmp')
-            torch.save(ckpt, tmp)
-            tmp.replace(f)
+        if f.exists() and finish_saved_blends(f, lambda path: torch_safe_load(path)[0]):
             LOGGER.info(f"{f}: attention blocks at full strength, saved as the papers' formulas (blend removed)")
 
 
