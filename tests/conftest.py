@@ -127,3 +127,31 @@ SLOW_FIRST = ('test_user_blocks.py', 'test_pipeline.py', 'test_distributed.py', 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: order within a file kept
+
+
+def ultralytics_detector(ds, cfg='yolo11n-cbam.yaml', seed=0, prior=-2.0):
+    """``random_detector`` for ultralytics: a random-init model of ``cfg`` (a shipped or stock YAML
+    name) with class logits shifted to ``prior`` on every head and calibrated BatchNorm."""
+    import torch
+    from yolo_attn.ultralytics import install
+    install()
+    from ultralytics.nn.tasks import DetectionModel
+    torch.manual_seed(seed)
+    model = DetectionModel(cfg, ch=3, nc=len(SHAPES_NAMES), verbose=False)
+    detect = model.model[-1]
+    for branch in (detect.cv3, getattr(detect, 'one2one_cv3', None) or []):
+        for seq in branch:
+            seq[-1].bias.data[:] = prior
+    model = calibrate_batchnorm(model, ds)
+    model.names = dict(enumerate(SHAPES_NAMES))
+    return model
+
+
+@pytest.fixture(scope='module')
+def uws(ws):
+    """The heatmap workspace ``ws`` plus ultralytics checkpoints: ``y11.pt`` (random yolo11n-cbam) and
+    ``y26.pt`` (random yolo26n, an NMS-free head), saved as ultralytics saves a model."""
+    import torch
+    for name, cfg in (('y11.pt', 'yolo11n-cbam.yaml'), ('y26.pt', 'yolo26n.yaml')):
+        torch.save({'model': ultralytics_detector(ws / 'ds', cfg).half(), 'train_args': {}}, ws / name)
+    return ws

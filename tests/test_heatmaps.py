@@ -83,22 +83,32 @@ def test_targets_differ(ws):
         assert not np.allclose(maps['score'][i].map, maps['class'][i].map)
 
 
-def test_targets_read_from_their_own_head_equal_the_predictions(ws):
+@pytest.mark.parametrize('weights', ['w.pt', 'y11.pt'])  # yolov5 and ultralytics (anchor-free) heads
+def test_targets_read_from_their_own_head_equal_the_predictions(uws, weights):
     """The engine reads each score from its head's raw output (``head_row``): same value as on the
     concatenated predictions, and a graph that does not reach the other heads."""
-    from yolo_attn.heatmaps.engine import locate
-    from yolo_attn.heatmaps.targets import TARGETS, head_row
-    model = load_model(ws / 'w.pt')
+    from yolo_attn.heatmaps.heads import head_for
+    from yolo_attn.heatmaps.targets import TARGETS
+    model = load_model(uws / weights)
+    head = head_for(model)
     x = torch.rand(2, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
+    hooks = head.attach()
     with torch.enable_grad():
         x.requires_grad_(True)
-        pred, raw = model(x)
+        pred, raw = head.outputs(model(x))
+    for h in hooks:
+        h.remove()
+    rows = head.by_anchor(pred, raw)
     grids = [tuple(r.shape[2:4]) for r in raw]
-    for index in (0, 7 * 3 + 5, pred.shape[1] // 2, pred.shape[1] - 1):  # rows on every head
-        level, anchor, cell = locate(index, model.model[-1].na, grids)
-        for name, target in TARGETS.items():
+    names = [n for n in TARGETS if head.objectness or n != 'conf']
+    assert len(names) == (3 if weights == 'w.pt' else 2)
+    for index in (0, 7 * 3 + 5, rows.shape[1] // 2, rows.shape[1] - 1):  # rows on every head
+        level, anchor, cell = head.locate(index, grids)
+        for name in names:
+            target = TARGETS[name]
             for cls in (0, 2):
-                on_pred, on_head = target(index, cls)(pred[1]), target(0, cls)(head_row(raw, 1, level, anchor, cell))
+                on_pred = target(index, cls, head.classes_at)(rows[1])
+                on_head = target(0, cls, head.classes_at)(head.head_row(raw, 1, level, anchor, cell))
                 assert float(on_head) == float(on_pred), (name, index, cls)
                 reach = torch.autograd.grad(on_head, raw, retain_graph=True, allow_unused=True)
                 assert [g is not None for g in reach] == [i == level for i in range(len(raw))]

@@ -12,6 +12,27 @@ def backend_of(d: dict) -> str:
     return YOLOV5 if 'anchors' in d else ULTRALYTICS
 
 
+def backend_of_checkpoint(path) -> str:
+    """ULTRALYTICS when a torch checkpoint's pickle names a class of the ``ultralytics`` package, else
+    YOLOV5 (also for what is no zip checkpoint: the yolov5 loader then says what is wrong). Read from
+    the pickle's opcodes (``pickletools``): nothing is unpickled or executed."""
+    import pickletools
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next((n for n in z.namelist() if n.endswith('/data.pkl') or n == 'data.pkl'), None)
+            data = z.read(name) if name else b''
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return YOLOV5
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str) and arg.split(' ')[0].startswith('ultralytics.'):
+                return ULTRALYTICS
+    except Exception:  # a damaged pickle: the loader reports it
+        return YOLOV5
+    return YOLOV5
+
+
 def scaled(d: dict, scale: str | None = None) -> dict:
     """A copy of an ultralytics model dict with ``scale`` set (default: the first of its ``scales:``)."""
     d = copy.deepcopy(d)

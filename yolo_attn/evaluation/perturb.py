@@ -128,7 +128,9 @@ class Perturber:
         baseline_image(np.zeros((1, 1, 3), np.uint8), baseline)  # validates the name
         perturbation_budget((0, 0, 1, 1), (1, 1), protocol)  # validates the protocol
         self.protocol, self.box_multiple, self.seed = protocol, float(box_multiple), seed
+        from ..heatmaps.heads import head_for
         self.model, self.stride = channels_last_copy(model).eval(), int(model.stride.max())
+        self.head = head_for(self.model)  # how its output reads as boxes, confidences and classes
         self.imgsz = check_img_size(imgsz, s=self.stride)
         self.device = next(model.parameters()).device
         self.steps, self.baseline, self.batch, self.match_iou = steps, baseline, max(int(batch), 1), match_iou
@@ -152,18 +154,17 @@ class Perturber:
 
     def _score_batch(self, jobs) -> list[list[float]]:
         import torch
-        from yolov5.utils.general import scale_boxes, xywh2xyxy
+        from yolov5.utils.general import scale_boxes
         from yolov5.utils.metrics import box_iou
         with torch.inference_mode():
             x = torch.stack([self.letterbox(im) for im, _ in jobs]).to(self.device)
             x = x.contiguous(memory_format=torch.channels_last)
-            pred = self.model(x)[0].float()
+            dense = self.head.dense(self.model(x))  # per image: boxes, the model's confidence and class per row
             result = []
-            for (im, targets), p in zip(jobs, pred):
-                conf, label = (p[:, 5:] * p[:, 4:5]).max(1)  # yolov5's single-label confidence and class
+            for (im, targets), (boxes, conf, label) in zip(jobs, dense):
                 keep = conf >= self.score_floor
                 conf, label = conf[keep], label[keep]
-                boxes = scale_boxes(x.shape[2:], xywh2xyxy(p[keep, :4]), im.shape).round().cpu()  # pixels, as detect.py
+                boxes = scale_boxes(x.shape[2:], boxes[keep], im.shape).round().cpu()  # pixels, as detect.py
                 row = []
                 for cls, box in targets:
                     same = label.cpu() == int(cls)

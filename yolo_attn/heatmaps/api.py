@@ -23,8 +23,27 @@ from .engine import HeatmapEngine, ImageResult
 from .options import HeatmapOptions
 
 
-def load_model(weights, device='cpu'):
-    """A fused eval-mode model from a checkpoint (secure loader), as detect.py builds it."""
+def load_model(weights, device='cpu', end2end=None, target=None):
+    """A fused eval-mode model from a checkpoint (weights-only loaders), as each framework's predictor
+    builds it: yolov5's ``attempt_load`` or ultralytics' ``load_checkpoint`` (``config.backend``
+    tells them apart without unpickling). ``end2end``: an NMS-free ultralytics head's choice (None:
+    the checkpoint's; False: its one-to-many branch with NMS). ``target``: refused here (one line) when
+    the model's head does not define it (``conf`` on an anchor-free head)."""
+    model = _load_model(weights, device, end2end)
+    if target is not None:
+        from .heads import head_for
+        head_for(model).check_target(target, Path(str(weights)).name)
+    return model
+
+
+def _load_model(weights, device, end2end):
+    from ..config.backend import ULTRALYTICS, backend_of_checkpoint
+    from ..config.files import resolve_weights
+    from ..integration.checkpoints import CheckpointError
+    path = resolve_weights(weights, CheckpointError) if isinstance(weights, (str, Path)) else weights
+    if isinstance(path, (str, Path)) and Path(path).is_file() and backend_of_checkpoint(path) == ULTRALYTICS:
+        from ..ultralytics.models import load_detector
+        return load_detector(path, device, end2end)
     from yolov5.models.experimental import attempt_load
 
     from ..integration.checkpoints import load_checkpoint

