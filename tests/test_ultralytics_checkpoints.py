@@ -108,11 +108,11 @@ def test_yolov5_commands_name_the_ultralytics_backend_in_one_line(tmp_path, cli)
     ''', tmp_path)
     assert made.returncode == 0, made.stderr[-2000:]
     (tmp_path / 'im').mkdir()
-    for args in (('heatmap', '--weights', 'u.pt', '--source', 'im'),
+    for args in (('detect', '--weights', 'u.pt', '--source', 'im'),
                  ('train', '--cfg', 'yolo11-se', '--data', 'd.yaml', '--epochs', '1')):
         out = cli(*args, cwd=tmp_path)
         assert out.returncode == 2, out.stderr[-2000:]
-        last = out.stderr.strip().splitlines()[-1]  # (heatmap prints yolov5's device banner first)
+        last = out.stderr.strip().splitlines()[-1]
         assert last.startswith(f'yolo-attn {args[0]}: error:') and 'ultralytics' in last and 'yolo-attn yolo' in last
         assert 'Traceback' not in out.stderr
     out = cli('build', '--cfg', 'yolo11-se', '--imgsz', '64', cwd=tmp_path)

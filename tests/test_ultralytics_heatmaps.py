@@ -102,3 +102,41 @@ def test_layer_roles_resolve_on_every_stock_and_shipped_detect_yaml():
         plan = resolve(model)  # the default
         assert len(plan.per_level) == len(detect.f), name
     assert sum(bool(roles(m)['attention']) for _, m in models) >= 15
+
+
+def test_heatmap_compare_across_backends(uws, tmp_path):
+    """A yolov5 and a YOLO11 checkpoint of the same classes, the same objects side by side."""
+    out = run_cli('heatmap-compare', '--weights', uws / 'w.pt', uws / 'y11.pt', '--source', uws / 'ds' / 'images' / 'val',
+                  '--imgsz', WS_IMGSZ, '--max-images', 1, '--max-det', 3, '--steps', 2, '--no-html', cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / 'runs' / 'heatmap-compare' / 'exp'
+    manifest = json.loads((run / 'manifest.json').read_text())
+    assert manifest['models'] == ['w', 'y11']
+    import csv
+    rows = list(csv.DictReader((run / 'objects.csv').open()))
+    assert {r['model'] for r in rows} == {'w', 'y11'}
+    objects = {(r['image'], r['object']) for r in rows}
+    assert len(list(run.glob('*.png'))) == len(objects) >= 1 and len(rows) == 2 * len(objects)  # a panel per object
+    assert any(r['missed'] == '0' for r in rows if r['model'] == 'y11')  # the YOLO11 map is in some panel
+
+
+def test_a_payload_in_an_ultralytics_checkpoint_is_refused_by_every_heatmap_command(uws, tmp_path):
+    marker = tmp_path / 'ran'
+    ckpt = torch.load(uws / 'y11.pt', weights_only=False)
+
+    class Payload:
+        def __reduce__(self):
+            import os
+            return os.system, (f'touch {marker}',)
+
+    ckpt['extra'] = Payload()
+    torch.save(ckpt, tmp_path / 'bad.pt')
+    val = uws / 'ds' / 'images' / 'val'
+    for args in (('heatmap', '--weights', 'bad.pt', '--source', val),
+                 ('heatmap-eval', '--weights', 'bad.pt', '--data', uws / 'ds' / 'shapes.yaml', '--max-images', 1),
+                 ('heatmap-compare', '--weights', uws / 'w.pt', 'bad.pt', '--source', val)):
+        out = run_cli(*args, '--imgsz', WS_IMGSZ, cwd=tmp_path)
+        assert out.returncode == 2, (args[0], out.stderr[-2000:])
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith(f'yolo-attn {args[0]}: error:') and 'bad.pt' in last and 'Traceback' not in out.stderr
+        assert not marker.exists() and not (tmp_path / 'runs').exists()
