@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Which layers, method and combination rule make the default heatmap? The README's table.
 
-For each model (``--weights``, several allowed) on the first ``--max-images`` images of a labelled
+For each model (``--weights``, several allowed; yolov5 or ultralytics checkpoints) on the first ``--max-images`` images of a labelled
 split, every detection matched to a ground-truth box (same class, IoU >= 0.5) is explained once
 per method with the union of all candidate layers (``HeatmapEngine.layer_maps``: each layer's map
 exactly pytorch-grad-cam's), the same rows of a randomised copy of the model likewise
@@ -37,7 +37,7 @@ from yolo_attn.evaluation.perturb import Perturber
 from yolo_attn.evaluation.sanity import correlations, randomized_copy
 from yolo_attn.heatmaps.api import load_model
 from yolo_attn.heatmaps.combine import combine_layers
-from yolo_attn.heatmaps.engine import HeatmapEngine, locate, nms_with_index
+from yolo_attn.heatmaps.engine import HeatmapEngine
 from yolo_attn.heatmaps.layers import Plan, level_layers, roles, structure
 
 
@@ -54,6 +54,9 @@ def candidates(model, methods, only=None):
     for m in methods:
         full = m == methods[0]  # deletion/insertion and timing only where --curves names the candidate
         out += [('detect', m, 'mean', [r['detect']] * nh, full),
+                ('neck', m, 'mean', [r['neck']] * nh, full),
+                ('neck', m, 'tanh', [r['neck']] * nh, False),
+                ('neck + detect', m, 'mean', [r['neck'] + r['detect']] * nh, False),
                 ('backbone', m, 'mean', [bb] * nh, full),
                 ('backbone', m, 'gmean', [bb] * nh, full),
                 ('backbone', m, 'tanh', [bb] * nh, False),
@@ -111,7 +114,7 @@ def study_model(weights, files, opt):
         per_method = {}
         for m, (eng, reng) in engines.items():
             pred, raw, acts = eng.forward(x)
-            det, idx = nms_with_index(pred, opt.conf_thres, 0.45, None, False, 300)[0]
+            det, idx = eng.head.nms(pred, raw, opt.conf_thres, 0.45, None, False, 300)[0]
             boxes = scale_boxes(size, det[:, :4].clone(), im0.shape).round().tolist()
             pairs = greedy_match(boxes, det[:, 5].long().tolist(), det[:, 4].tolist(), gt_boxes, gt_cls, 0.5)
             keep = sorted(pairs)
@@ -120,7 +123,7 @@ def study_model(weights, files, opt):
             det, idx = det[keep], idx[keep]
             boxes = [boxes[k] for k in keep]
             grids = [tuple(r.shape[2:4]) for r in raw]
-            where = [locate(int(i), eng.detect.na, grids) for i in idx]
+            where = [eng.head.locate(int(i), grids) for i in idx]
             trained = _layer_maps(eng, raw, acts, det, idx, x, where)
             _, raw_r, acts_r = reng.forward(x)
             rand = _layer_maps(reng, raw_r, acts_r, det, idx, x, where)
@@ -202,7 +205,7 @@ def main():
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
     ap.add_argument('--curves', nargs='*',
-                    default=['detect/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-'],
+                    default=['detect/mean', 'neck/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
     ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')
