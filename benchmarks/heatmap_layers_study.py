@@ -38,6 +38,7 @@ from yolo_attn.evaluation.sanity import correlations, randomized_copy
 from yolo_attn.heatmaps.api import load_model
 from yolo_attn.heatmaps.combine import combine_layers
 from yolo_attn.heatmaps.engine import HeatmapEngine
+from yolo_attn.heatmaps.heads import is_ultralytics
 from yolo_attn.heatmaps.layers import Plan, level_layers, roles, structure
 
 
@@ -71,10 +72,51 @@ def candidates(model, methods, only=None):
         if r['attention']:
             out.append(('attention', m, 'mean', [r['attention']] * nh, False))
     out.append((BOX, methods[0], '-', [[] for _ in lv], True))
+    if is_ultralytics(model):
+        out.append((ULTRA, methods[0], '-', [[] for _ in lv], True))
     return out if only is None else [c for c in out if f'{c[0]}/{c[2]}' in only]
 
 
 BOX = 'box (reference: 1 in the box, 0 outside)'
+ULTRA = "ultralytics visualize (LayerCAM, one map per image)"
+
+
+class _AutoBackendLike(torch.nn.Module):
+    """What ``class_activation_map`` reads: ``model.model.model[-1]`` is the head."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def ultralytics_map(model, x) -> np.ndarray:
+    """ultralytics' own ``visualize`` map of the letterboxed batch ``x`` (1, 3, H, W): its
+    ``class_activation_map`` (LayerCAM on the head inputs over the top-16 candidates above conf 0.25,
+    merged by maximum), taken where it is colour-mapped for the saved JPEG; float32 (H, W) in [0, 1]."""
+    import tempfile
+    from ultralytics.utils import plotting
+    seen = []
+
+    class Capture:  # plotting's cv2, with applyColorMap recording the map it is given
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+        @staticmethod
+        def applyColorMap(c, cmap):  # noqa: N802
+            seen.append(c.copy())
+            return cv2.applyColorMap(c, cmap)
+
+    real = plotting.cv2
+    plotting.cv2 = Capture()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            plotting.class_activation_map(_AutoBackendLike(model), x, ['im.jpg'], Path(tmp))
+    finally:
+        plotting.cv2 = real
+    return seen[0].astype(np.float32) / 255
 
 
 def cell_spread(cam, stride_px) -> bool:
@@ -128,12 +170,17 @@ def study_model(weights, files, opt):
             _, raw_r, acts_r = reng.forward(x)
             rand = _layer_maps(reng, raw_r, acts_r, det, idx, x, where)
             per_method[m] = (det, boxes, where, trained, rand)
+        ultra = [ultralytics_map(mdl, x) for mdl in (model, random)] if is_ultralytics(model) and per_method else None
         for label, m, rule, per_level, full in cands:
             if m not in per_method:
                 continue
             det, boxes, where, trained, rand = per_method[m]
             maps, rmaps = [], []
             for k in range(len(det)):
+                if label == ULTRA:  # the same per-image map scored against every detection of the image
+                    maps.append(scale_image(size, ultra[0], im0.shape)[..., 0].astype(np.float32))
+                    rmaps.append(scale_image(size, ultra[1], im0.shape)[..., 0].astype(np.float32))
+                    continue
                 if label == BOX:  # what a map that is exactly the box scores (no model in it)
                     x1, y1, x2, y2 = (int(round(v)) for v in boxes[k])
                     cam = np.zeros(im0.shape[:2], np.float32)
@@ -158,7 +205,7 @@ def study_model(weights, files, opt):
                                  insertion=c.insertion_auc if c else np.nan, rho=rho, partial=partial))
     times = {}
     for label, m, rule, per_level, full in cands:
-        if not full or not opt.time_images or f'{label}/{rule}' not in opt.curves or label == BOX:
+        if not full or not opt.time_images or f'{label}/{rule}' not in opt.curves or label in (BOX, ULTRA):
             continue
         cplan = Plan(label, sorted({i for p in per_level for i in p}), per_level)
         eng = HeatmapEngine(model, method=m, layers=cplan, combine=rule, conf_thres=opt.conf_thres)
@@ -205,7 +252,7 @@ def main():
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
     ap.add_argument('--curves', nargs='*',
-                    default=['detect/mean', 'neck/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-'],
+                    default=['detect/mean', 'neck/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-', f'{ULTRA}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
     ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')

@@ -140,3 +140,25 @@ def test_a_payload_in_an_ultralytics_checkpoint_is_refused_by_every_heatmap_comm
         last = out.stderr.strip().splitlines()[-1]
         assert last.startswith(f'yolo-attn {args[0]}: error:') and 'bad.pt' in last and 'Traceback' not in out.stderr
         assert not marker.exists() and not (tmp_path / 'runs').exists()
+
+
+def test_attention_maps_of_our_blocks_inside_an_ultralytics_model(uws):
+    result = next(explain(uws / 'y11.pt', sorted((uws / 'ds' / 'images' / 'val').glob('*.jpg'))[0],
+                          attention_maps=True, **KW))
+    gates = result.attention_maps
+    assert [g.block for g in gates] == ['CBAM'] * 3 and [g.stride for g in gates] == [8, 16, 32]
+    for g in gates:  # CBAM's spatial gate, at the original image's size
+        assert g.map.shape == result.shape and g.map.max() > g.map.min() and 0 < g.gate_min < g.gate_max < 1
+
+
+def test_nms_free_flag_explains_the_one_to_one_branch(uws, tmp_path):
+    from yolo_attn.heatmaps import run as heatmap_run
+    image = sorted((uws / 'ds' / 'images' / 'val').glob('*.jpg'))[0]
+    runs = {free: heatmap_run(uws / 'y26.pt', image, nms_free=free, project=tmp_path, html=False, **KW)
+            for free in (False, True)}
+    rows = {free: [(d['raw_index'], d['class_id']) for d in m['images'][0]['detections']] for free, m in runs.items()}
+    for free in (False, True):
+        want = [(d.index, d.cls) for r in explain(load_model(uws / 'y26.pt', end2end=free), image, **KW)
+                for d in r.detections]
+        assert rows[free] == want and want
+    assert rows[True] != rows[False]
