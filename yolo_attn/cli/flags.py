@@ -20,6 +20,8 @@ def add_output_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument('--project', default=PROJECTS[command], help='save to project/name')
     p.add_argument('--name', default=RUN_NAME, help='save to project/name (a new exp2, exp3, ... if taken)')
     p.add_argument('--exist-ok', action='store_true', help='reuse project/name if it is empty')
+    p.add_argument('--no-html', dest='html', action='store_false',
+                   help='do not write index.html, the report page of the run')
 
 
 def add_heatmap_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,8 +51,13 @@ def add_model_arguments(p: argparse.ArgumentParser, max_det: int,
     """What the model is asked, shared by the three commands (``max_det``: the command's own default)."""
     p.add_argument('--imgsz', '--img', '--img-size', type=int, default=D.imgsz, help='inference size (pixels)')
     p.add_argument('--target', default=D.target, choices=list(TARGETS),
-                   help='conf: objectness; class: class probability; score: objectness x class probability')
+                   help='conf: objectness (yolov5 only: anchor-free ultralytics heads have none, refused there); '
+                        'class: class probability; score: the confidence the model reports (yolov5: objectness x '
+                        'class probability; ultralytics: the class probability)')
     p.add_argument('--layers', default=D.layers, help=LAYERS_HELP)
+    p.add_argument('--nms-free', action='store_true',
+                   help="ultralytics NMS-free heads (YOLO26, YOLOv10): explain the one-to-one branch's own detections "
+                        "(ultralytics' nms=False); default: the one-to-many branch with NMS, as ultralytics predicts")
     p.add_argument('--conf-thres', type=float, default=D.conf_thres, help='confidence threshold')
     p.add_argument('--iou-thres', type=float, default=D.iou_thres, help='NMS IoU threshold')
     p.add_argument('--max-det', type=int, default=max_det, help=max_det_help)

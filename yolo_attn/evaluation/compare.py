@@ -28,6 +28,7 @@ from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
 from ..guards.paths import PROJECTS, RUN_NAME
 from ..heatmaps.runner import figure_style, new_run_dir, write
+from ..report import compare as report_page
 from . import options, report
 from . import shard as sharded
 from .options import EVAL as E
@@ -135,8 +136,10 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
         baseline=E.baseline, batch=E.batch, protocol=E.protocol, box_multiple=E.box_multiple,
         max_images=E.max_images, context=E.context, full_image=E.full_image, line_thickness=Style.line_thickness,
         alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
-        scale=Style.scale, device=E.device, project=PROJECTS['heatmap-compare'], name=RUN_NAME, exist_ok=False) -> dict:
-    """Compare the heatmaps of two or more models on the same images; write panels and tables."""
+        scale=Style.scale, device=E.device, project=PROJECTS['heatmap-compare'], name=RUN_NAME, exist_ok=False,
+        html=True, nms_free=False) -> dict:
+    """Compare the heatmaps of two or more models on the same images; write panels and tables (``html``:
+    also ``index.html``, ``report.compare``)."""
     device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     weights = [str(w) for w in weights]
     if len(weights) < 2:
@@ -148,7 +151,7 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
     method = chosen[0]
     style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
     layers = normalise_layers(layers)
-    models = [load_model(w, device) for w in weights]
+    models = [load_model(w, device, end2end=True if nms_free else None, target=target) for w in weights]
     check_same_classes(models, weights)
     files = open_source(source, imgsz, int(models[0].stride.max())).files[:max_images]
     labels = model_labels(weights)
@@ -201,9 +204,14 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
                     'missed': sum(r['missed'] for r in rows if r['model'] == label)}
                    for label, w in zip(labels, weights)]
         report.write_csv(metrics, save_dir / 'metrics.csv')
-        record.close(rows=rows, files=['metrics.csv'])
+        if html:  # before close: a manifest saying complete lists every file
+            report_page.write(save_dir, {**record.manifest, 'complete': True}, rows, metrics)
+        record.close(rows=rows, files=['metrics.csv'] + (['index.html'] if html else []))
     except BaseException as e:  # Ctrl-C, a full disk, a crash: the record says how far the run got
-        raise record.stopped(e) from None
+        stopped = record.stopped(e)
+        if html:
+            report_page.stopped(record.save_dir, record)  # the page of what was done; never raises
+        raise stopped from None
     skipped = record.manifest['skipped']
     print(f"{len(files)} images{f' ({len(skipped)} unreadable, skipped)' if skipped else ''}, {objects} objects "
           f'({objects - missed} detected by all {len(models)} models, '
@@ -211,5 +219,6 @@ def run(weights, source, imgsz=D.imgsz, method=D.method, target=D.target, layers
     if not per_detection(method):
         print(f'{method}: {NOT_PER_DETECTION}')
     print(report.markdown(metrics, ['model', 'detections', *report.METRICS, 'missed']))
-    print(f'{objects} panels, objects.csv, metrics.csv and manifest.json saved to {save_dir}')
+    print(f'{objects} panels, objects.csv, metrics.csv, manifest.json' + (', index.html (the report page)' if html else '')
+          + f' saved to {save_dir}')
     return {'save_dir': str(save_dir), 'objects': objects, 'missed': missed, 'metrics': metrics, 'skipped': skipped}

@@ -27,6 +27,7 @@ from ..heatmaps.methods import NOT_PER_DETECTION, per_detection
 from ..heatmaps.naming import level_names
 from ..guards.paths import PROJECTS, RUN_NAME
 from ..heatmaps.runner import new_run_dir
+from ..report import evaluation as report_page
 from . import options, report
 from . import shard as sharded
 from .options import EVAL as E
@@ -131,14 +132,15 @@ def run(weights, data, split='val', imgsz=D.imgsz, method=D.method, target=D.tar
         baseline=E.baseline, batch=E.batch, protocol=E.protocol, box_multiple=E.box_multiple,
         max_images=E.max_images, sanity=E.sanity, sanity_threshold=E.sanity_threshold,
         sanity_partial_threshold=E.sanity_partial_threshold, sanity_max=E.sanity_max, device=E.device,
-        project=PROJECTS['heatmap-eval'], name=RUN_NAME, exist_ok=False) -> dict:
-    """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs; return the summary."""
+        project=PROJECTS['heatmap-eval'], name=RUN_NAME, exist_ok=False, html=True, nms_free=False) -> dict:
+    """Evaluate the heatmaps of ``weights`` on ``data``'s ``split``; write the outputs (``html``: also
+    ``index.html``, ``report.evaluation``); return the summary."""
     device = sharded.shard.device(device)  # torchrun on GPUs: cuda:LOCAL_RANK
     methods = options.methods(method)
     if steps < 1:
         raise UserError('--steps must be at least 1 (deletion and insertion need a start and an end)')
     d, images = split_with_labels(data, split, max_images)
-    model = load_model(weights, device)
+    model = load_model(weights, device, end2end=True if nms_free else None, target=target)
     check_classes(model, d['names'], data)
     plan = resolve_layers(model, normalise_layers(layers))  # refused here, before any folder is made
     perturber = Perturber(model, imgsz, steps, baseline, batch, match_iou, protocol=protocol,
@@ -153,7 +155,10 @@ def run(weights, data, split='val', imgsz=D.imgsz, method=D.method, target=D.tar
     try:
         result = evaluate_all(model, images, methods, perturber, opts, record, dict(locals()))
     except BaseException as e:  # Ctrl-C, a full disk, a crash: the record says how far the run got
-        raise record.stopped(e) from None
+        stopped = record.stopped(e)
+        if html:
+            report_page.stopped(save_dir, record)  # the page of what was done; never raises
+        raise stopped from None
     return result
 
 
@@ -197,7 +202,10 @@ def evaluate_all(model, images, methods, perturber, opts, record, a: dict) -> di
     budget = f'{box_multiple:g} x box area' if protocol == 'box' else 'whole image'
     report.plot_curves(curves, save_dir / 'curves.png', f"{a['weights']} on {a['split']} ({a['baseline']} baseline, "
                        f'{steps} steps up to {budget})', protocol=protocol, box_multiple=box_multiple)
-    record.close(rows=rows, files=['summary.csv', 'sanity.csv', 'curves.png'])
+    if a['html']:  # before close: a manifest saying complete lists every file
+        report_page.write(save_dir, {**record.manifest, 'complete': True}, rows, summary, [vars(v) for v in checked],
+                          model, opts)
+    record.close(rows=rows, files=['summary.csv', 'sanity.csv', 'curves.png'] + (['index.html'] if a['html'] else []))
     skipped = record.manifest['skipped']
     print(f"{len(images)} images{f' ({len(skipped)} unreadable, skipped)' if skipped else ''}, "
           f"{counts.get('ground_truth', 0)} ground-truth boxes, "
@@ -222,7 +230,8 @@ def evaluate_all(model, images, methods, perturber, opts, record, a: dict) -> di
               f"({timing['per_detection_s']:.2f} s per matched detection, "
               f"up to {timing['max_detections']} in an image; "
               f"{100 * timing['share_within_2s']:.0f} % of the images within 2 s)")
-    print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png, manifest.json')
+    print(f'results saved to {save_dir}: results.csv, summary.csv, sanity.csv, curves.png, manifest.json'
+          + (', index.html (the report page)' if a['html'] else ''))
     return {'save_dir': str(save_dir), 'summary': summary, 'sanity': [vars(v) for v in checked],
             'matched': len(rows), 'curve_timing': timing, 'skipped': skipped}
 

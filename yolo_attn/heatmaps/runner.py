@@ -7,6 +7,7 @@ when a run is cut short. Outputs: docs/heatmaps.md, "Outputs".
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -47,26 +48,28 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
         max_det=D.max_det, device=D.device, batch=D.batch, vid_stride=D.vid_stride, renorm_in_box=D.renorm_in_box,
         save_maps=False, project=PROJECTS['heatmap'], name=RUN_NAME, exist_ok=False, line_thickness=Style.line_thickness,
         alpha=Style.alpha, colormap=Style.colormap, hide_labels=Style.hide_labels, hide_conf=Style.hide_conf,
-        scale=Style.scale, attention_maps=D.attention_maps, save_video=False):
+        scale=Style.scale, attention_maps=D.attention_maps, save_video=False, html=True, nms_free=False):
     """Write heatmaps for every detection of every image; return the manifest dict. The keywords
     are the flags' (``options.HeatmapOptions`` holds the defaults of what is computed, ``figures.Style``
-    those of the figures)."""
-    if shard.active():  # under torchrun: each rank its share of the images, merged by rank 0
-        return shard.heatmap(run, dict(locals()), new_run_dir, save_manifest)
+    those of the figures); ``html``: also ``index.html``, the report page (``report.heatmap``)."""
+    if shard.active():  # under torchrun: each rank its share of the images, merged by rank 0 (one page)
+        return shard.heatmap(run, {**locals(), 'html': False}, new_run_dir,
+                             functools.partial(save_manifest, html=html))
     style = figure_style(alpha, colormap, hide_labels, hide_conf, line_thickness, scale)
     options = HeatmapOptions.of(imgsz=imgsz, method=method, target=target, layers=normalise_layers(layers),
                                 conf_thres=conf_thres, iou_thres=iou_thres, classes=classes, agnostic_nms=agnostic_nms,
                                 max_det=max_det, device=device, batch=batch, vid_stride=vid_stride,
                                 renorm_in_box=renorm_in_box, attention_maps=attention_maps)
-    model = load_model(weights, device)
+    model = load_model(weights, device, end2end=True if nms_free else None, target=target)  # a target the head lacks: refused before any folder
     if not per_detection(method):
         LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
                        'not what each detection used; choose a gradient-based method for per-detection maps')
     plan = resolve_layers(model, options.layers)  # roles or indices (layers.py); refused before any folder is made
     save_dir = new_run_dir(project, name, exist_ok)
     levels = level_names(model)
-    print(f'layers: {plan.describe()}')
-    manifest = {'weights': str(weights), 'method': method, 'per_detection': per_detection(method), 'target': target,
+    backend = model_backend(model)
+    print(f'backend: {backend}; layers: {plan.describe()}')
+    manifest = {'weights': str(weights), 'backend': backend, 'method': method, 'per_detection': per_detection(method), 'target': target,
                 'imgsz': imgsz, 'layers': plan.to_json(),
                 'conf_thres': conf_thres, 'iou_thres': iou_thres, 'renorm_in_box': renorm_in_box,
                 'style': vars(style), 'head_levels': levels, 'complete': False, 'images': [], 'skipped': []}
@@ -115,7 +118,7 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
                 entry['video'] = videos.add(image.path, overview(image.image, image.detections, style, most))
             manifest['images'].append(entry)
             t_write += time.time() - t
-            save_manifest(save_dir, manifest, t0, t_write)
+            save_manifest(save_dir, manifest, t0, t_write, html=html)
         manifest['complete'] = True
     except KeyboardInterrupt:
         manifest['interrupted'] = True  # the manifest below lists the images finished before Ctrl-C
@@ -123,12 +126,21 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
     finally:
         if videos is not None:
             videos.close()
-        save_manifest(save_dir, manifest, t0, t_write)
+        save_manifest(save_dir, manifest, t0, t_write, html=html, final=True)
     n = sum(len(i['detections']) for i in manifest['images'])
     print(f"{n} detection heatmaps for {len(manifest['images'])} images ({constant} constant) saved to {save_dir}; "
           f"manifest {save_dir / 'heatmaps.json'}")
     manifest['save_dir'] = str(save_dir)
     return manifest
+
+
+def model_backend(model) -> str:
+    """``yolov5`` or ``ultralytics <version>``: the framework whose head and NMS the run uses."""
+    from .heads import is_ultralytics
+    if not is_ultralytics(model):
+        return 'yolov5'
+    import ultralytics
+    return f'ultralytics {ultralytics.__version__}'
 
 
 def figure_style(*args) -> Style:
@@ -137,11 +149,16 @@ def figure_style(*args) -> Style:
     return Style(*args)
 
 
-def save_manifest(save_dir: Path, manifest: dict, t0: float, t_write: float) -> None:
+def save_manifest(save_dir: Path, manifest: dict, t0: float, t_write: float, html: bool = True,
+                  final: bool = False) -> None:
     """Write ``heatmaps.json`` whole to a temporary file, then rename it over the old one: a reader
-    never sees half a manifest, also when the run is interrupted."""
+    never sees half a manifest, also when the run is interrupted. ``html``: ``index.html`` too, the
+    same way (``report.heatmap.write``: paced while the run goes on, always when ``final``)."""
     manifest['seconds'] = {'total': round(time.time() - t0, 3), 'writing_files': round(t_write, 3)}
     write_json(save_dir / 'heatmaps.json', manifest)  # guards.outputs: atomic; a failed write keeps the last one
+    if html:
+        from ..report import heatmap as report_page
+        report_page.write(save_dir, manifest, final=final)
 
 
 def write_gates(gates, image, save_dir: Path, stem: str, style: Style) -> list[dict]:
