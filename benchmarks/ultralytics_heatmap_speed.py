@@ -10,6 +10,9 @@ K with ``conf_thres=0``), one shapes image, in one process:
 * ultralytics: ``YOLO(ckpt).predict(visualize=True)`` (LayerCAM on the head inputs over its top-16
   pre-NMS candidates, one merged ``_cam.jpg``) and the same predict without it, both warm.
 
+All four run with the torch threads ultralytics' ``select_device`` sets on the CPU (its NUM_THREADS,
+cores - 1: 1 on a 2-core machine), so the ratios compare like with like.
+
     python benchmarks/ultralytics_heatmap_speed.py [--cfg yolo11s.yaml] [--k 20] [--repeats 3] [--layers ROLES]
 """
 
@@ -47,6 +50,7 @@ def main(argv=None):
 
     from ultralytics import YOLO
     from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import NUM_THREADS
     from ultralytics.utils.nms import non_max_suppression
 
     from yolo_attn.data.shapes import generate_shapes
@@ -54,6 +58,7 @@ def main(argv=None):
     from yolo_attn.heatmaps.engine import HeatmapEngine
     from yolo_attn.heatmaps.options import HeatmapOptions
 
+    torch.set_num_threads(NUM_THREADS)  # what every predict call sets again
     tmp = Path(tempfile.mkdtemp(prefix='ulhm'))
     data = generate_shapes(tmp / 'shapes', n_train=1, n_val=1, imgsz=opt.imgsz, seed=3, progress=False)
     path = next((Path(data).parent / 'images' / 'val').glob('*.jpg'))
@@ -72,9 +77,12 @@ def main(argv=None):
     options = HeatmapOptions.of(imgsz=opt.imgsz, conf_thres=0.0, max_det=opt.k, **settings)
     engine = HeatmapEngine(fused, options)
 
+    levels = {}
+
     def ours():
         result, = engine(x, [im0], [str(path)])
         assert len(result.detections) == opt.k, len(result.detections)
+        levels.update({lv: sum(d.level == lv for d in result.detections) for lv in range(len(fused.stride))})
         for d in result.detections:
             d.map  # noqa: B018  (made at the image's size, as yolo-attn heatmap does before writing)
 
@@ -105,7 +113,8 @@ def main(argv=None):
     print(f"ours / plain inference: {rows['ours'][0] / rows['plain'][0]:.1f}x; "
           f"ours / ultralytics visualize: {rows['ours'][0] / rows['visualize'][0]:.2f}x "
           f"(visualize / its predict: {rows['visualize'][0] / rows['predict'][0]:.1f}x)")
-    print(f'backward passes: {engine.backward_passes}')
+    print(f'backward passes: {engine.backward_passes} in {opt.repeats + 1} runs; detections per head level '
+          f"{', '.join(f'P{lv + 3}: {n}' for lv, n in levels.items())}")
 
 
 if __name__ == '__main__':
