@@ -1,11 +1,11 @@
-# The README's two commands: `make demo` and `make test`. Both build .venv from the pinned constraints.
+# The README's commands: `make demo` (`make demo-yolo11`: its ultralytics variant) and `make test`. All build .venv from the pinned constraints.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.yolo-attn-installed
 
-.PHONY: venv demo test clean-venv
+.PHONY: venv demo demo-yolo11 test clean-venv
 
 venv: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/yolo-attn demo
+
+demo-yolo11: $(STAMP)
+	$(VENV)/bin/yolo-attn demo --model yolo11n-cbam
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder tests

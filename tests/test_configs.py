@@ -80,7 +80,7 @@ def test_shipped_set():
     assert sorted(p.stem for p in SHIPPED) == sorted(f'yolov5{s}-{b}' for s in 'nsmlx' for b in SUFFIX_BLOCK)
     assert all(p.parent == shipped_dir() for p in SHIPPED) and shipped_dir().parent == Path(yolo_attn.__file__).parent
     assert (ROOT / 'models').resolve() == shipped_dir().resolve()
-    assert [p.name for p in shipped_weights()] == ['yolov5n-shapes.pt']
+    assert [p.name for p in shipped_weights()] == ['yolo11n-shapes.pt', 'yolov5n-shapes.pt']
 
 
 FROM_ELSEWHERE = r'''
@@ -140,7 +140,8 @@ def test_a_non_editable_install_carries_the_package_data(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     installed = target / 'yolo_attn' / 'models'
     assert sorted(p.name for p in installed.glob('*.yaml')) == sorted(p.name for p in SHIPPED)
-    assert (installed / 'pretrained' / 'yolov5n-shapes.pt').read_bytes() == shipped_weights()[0].read_bytes()
+    for weights in shipped_weights():  # yolo11n-shapes.pt, yolov5n-shapes.pt
+        assert (installed / 'pretrained' / weights.name).read_bytes() == weights.read_bytes()
     probe = 'import yolo_attn.config.files as f; print(f.shipped_dir())'
     found = subprocess.run([sys.executable, '-c', probe], cwd=tmp_path, capture_output=True, text=True,
                            env={**os.environ, 'PYTHONPATH': str(target)}, timeout=120)

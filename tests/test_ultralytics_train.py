@@ -2,7 +2,9 @@
 (1 epoch on tiny generated data), then val and predict with the checkpoint it saved — in fresh
 processes, from another folder, with every network connection refused and none attempted."""
 
+import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -53,6 +55,10 @@ def test_train_builds_the_attention_model_and_saves_it_offline(trained):
     assert (tmp / 'runs' / 'train' / 'weights' / 'best.pt').is_file()
     assert 'yolo11n-se' in (out.stdout + out.stderr).lower()  # ultralytics' own summary line names the model
     assert connections(out) == '[]'
+    # ultralytics' labels.cache (a pickle) is neither written beside the dataset's labels nor anywhere in it
+    assert sorted(p.name for p in (tmp / 'shapes').rglob('*') if p.is_file() and p.suffix not in ('.jpg', '.txt')) \
+        == ['shapes.yaml']
+    assert 'no cache written to' in out.stdout + out.stderr
 
 
 def test_val_and_predict_load_the_checkpoint_weights_only(trained):
@@ -86,12 +92,20 @@ def test_pretrained_transfer_ramps_new_blocks_and_saves_the_papers_formulas(trai
     out = yolo_attn(['yolo', 'detect', 'train', 'model=yolo11n.yaml', 'epochs=1', 'name=stock', *common], tmp, tmp)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     out = yolo_attn(['yolo', 'detect', 'train', 'model=yolo11n-cbam.yaml', f'pretrained={runs / "stock/weights/last.pt"}',
-                     'epochs=2', 'warmup_epochs=1', 'name=cbam', *common], tmp, tmp)
+                     'epochs=3', 'attn_ramp=1.5', 'name=cbam', *common], tmp, tmp)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert 'target layers left fresh: 5 (CBAM), 8 (CBAM), 13 (CBAM)' in log  # every stock tensor moved
     assert 'attention start: ramp for layers 5 (CBAM), 8 (CBAM), 13 (CBAM)' in log
-    assert 'attention: blend 1.00' in log
+    assert re.search(r'epoch 0 \(after transfer\): mAP50 [0-9.]+ mAP50-95 [0-9.]+', log)  # before the first batch
+    assert log.index('epoch 0 (after transfer)') < log.index('attention: layer 5 CBAM')
+    assert re.search(r'attention: layer 5 CBAM blend 1\.00, changes its features by [0-9.]+ %; layer 8 CBAM', log)
+    rows = list(csv.DictReader(open(runs / 'cbam' / 'attention.csv')))  # per epoch and block, epochs as results.csv
+    assert [(r['epoch'], r['layer'], r['block']) for r in rows] == [(e, i, 'CBAM') for e in '123'
+                                                                    for i in ('5', '8', '13')]
+    assert 'blend rises to 1 over the first 3 iterations (1.5 epochs of 2 batches)' in log  # attn_ramp=1.5
+    assert [r['mix'] for r in rows[::3]] == ['blend 0.67', 'blend 1.00', 'blend 1.00']
+    assert float(rows[-1]['change']) > 0.05
     import torch
     for f in ('last.pt', 'best.pt'):
         ckpt = torch.load(runs / 'cbam' / 'weights' / f, weights_only=False)
@@ -128,3 +142,24 @@ def test_onnx_export_matches_onnxruntime_and_installs_nothing(trained):
     assert out.returncode == 2, (out.stdout + out.stderr)[-2000:]
     assert 'onnxslim' in out.stderr and 'yolo-attn installs nothing' in out.stderr
     assert 'AutoUpdate' not in out.stdout + out.stderr and 'pip install --no-cache-dir' not in out.stdout + out.stderr
+
+
+def test_heatmap_on_the_trained_checkpoint_writes_the_documented_outputs(trained):
+    """`yolo-attn heatmap` on the user's own ultralytics checkpoint, from another folder, offline."""
+    import json
+    tmp, data, _ = trained
+    user = tmp / 'user_heatmaps'
+    user.mkdir()
+    out = yolo_attn(['heatmap', '--weights', tmp / 'runs' / 'train' / 'weights' / 'best.pt', '--source',
+                     data.parent / 'images' / 'val', '--imgsz', '64', '--conf-thres', '0.0001', '--max-det', '4',
+                     '--no-html'], user, tmp)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert connections(out) == '[]'
+    m = json.loads((user / 'runs' / 'heatmap' / 'exp' / 'heatmaps.json').read_text())
+    assert m['complete'] and m['backend'].startswith('ultralytics') and len(m['images']) == 4
+    dets = [d for image in m['images'] for d in image['detections']]
+    assert dets and all((user / d['png']).is_file() for d in dets)
+    assert all((user / image['overview']).is_file() for image in m['images'])
+    for d in dets:
+        assert d['objectness'] is None and abs(d['class_prob'] - d['score']) < 1e-5
+        assert d['head_level'] in m['head_levels'] and not d['constant_map']

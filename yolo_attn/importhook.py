@@ -52,3 +52,25 @@ def after_import(fullname: str, callback, accept=lambda spec: True) -> None:
     ``accept(spec)`` may decline a spec (e.g. a user's own module of the same name)."""
     if not any(isinstance(f, _AfterImport) and f.fullname == fullname for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImport(fullname, callback, accept))
+
+
+def initializing(module) -> bool:
+    """Whether ``module`` is still executing its first import (its import reached ours midway)."""
+    return bool(getattr(getattr(module, '__spec__', None), '_initializing', False))
+
+
+def when_imported(fullname: str, callback, fallback: str | None = None) -> None:
+    """``callback(module)`` now if ``fullname`` is imported, else right after its first import. A module
+    still initializing (it imported ours midway) is complete once ``fallback``, a module that imports
+    it, has been imported: ``callback`` then runs after that one."""
+    module = sys.modules.get(fullname)
+    if module is None:
+        after_import(fullname, callback)
+    elif not initializing(module):
+        callback(module)
+    elif fallback is not None:
+        when_imported(fallback, lambda _: callback(sys.modules[fullname]))
+    else:
+        import warnings
+        warnings.warn(f'yolo-attn: {fullname} was still being imported when the plugin was switched on; '
+                      f'import yolo_attn first', RuntimeWarning, stacklevel=2)

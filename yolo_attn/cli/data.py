@@ -40,9 +40,13 @@ def configure_demo(p) -> None:
     from ..guards.paths import PROJECTS, RUN_NAME
     p.add_argument('--project', default=PROJECTS['demo'], help='save to project/name')
     p.add_argument('--name', default=RUN_NAME, help='save to project/name (a new exp2, exp3, ... if taken)')
+    p.add_argument('--model', default='yolov5n-cbam',
+                   help="yolov5n-* (yolov5's train.py) or yolo11n-* (ultralytics' trainer), e.g. yolo11n-cbam; "
+                        'each starts from its shipped stock checkpoint')
     p.add_argument('--epochs', type=int, default=None, help='override the measured demo setting (20)')
     p.add_argument('--weights', default=None,
-                   help="starting checkpoint (default: the shipped yolov5n-shapes.pt; '' trains from scratch)")
+                   help="starting checkpoint (default: the shipped yolov5n-shapes.pt, or yolo11n-shapes.pt for a "
+                        "yolo11n model; '' trains from scratch)")
 
 
 def run_demo(args) -> int:
@@ -50,7 +54,9 @@ def run_demo(args) -> int:
     from ..errors import OptionError
     if args.epochs is not None and args.epochs < 1:  # 0 is not "the default": it would train 20
         raise OptionError('epochs', f'{args.epochs}: must be a whole number >= 1')
+    from ..demo import check_model
     overrides = {'epochs': args.epochs} if args.epochs is not None else {}
+    overrides['cfg'] = check_model(args.model)  # a bad --model is one line before anything is made
     if args.weights is not None:
         overrides['weights'] = args.weights
     print_summary(demo(args.project, args.name, **overrides))
@@ -59,6 +65,7 @@ def run_demo(args) -> int:
 
 COMMANDS = {
     'data': Command('generate an embedded synthetic dataset in YOLO format', run_data, configure_data),
-    'demo': Command('generate the shapes dataset, train yolov5n-cbam on CPU, validate, heatmaps', run_demo,
+    'demo': Command('generate the shapes dataset, train yolov5n-cbam (or --model yolo11n-cbam) on CPU, validate, '
+                    'heatmaps', run_demo,
                     configure_demo),
 }

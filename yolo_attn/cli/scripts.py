@@ -1,5 +1,8 @@
 """``yolo-attn train | val | detect | export``: yolov5's own scripts; ``yolo-attn yolo``: ultralytics' command.
 
+``yolo-attn train`` given an ultralytics model YAML or checkpoint runs ultralytics' trainer with the
+common flags translated (``ultralytics.train_command``).
+
 The rest of the command line goes to the script's own parser (``yolo-attn train --help`` is
 train.py's help); ``integration.scripts`` runs the preflight and the script.
 """
@@ -19,6 +22,11 @@ def run(script: str, argv: list[str]) -> int:
     if script == 'yolo':
         from ..ultralytics.cli import run as run_ultralytics
         return run_ultralytics(argv)
+    if script == 'train':  # an ultralytics model (YAML or checkpoint): ultralytics' trainer, flags translated
+        from ..ultralytics.train_command import ultralytics_train
+        code = ultralytics_train(argv)
+        if code is not None:
+            return code
     from ..integration.scripts import run_script
     if '-h' not in argv and '--help' not in argv:
         return run_script(script, argv)
@@ -43,7 +51,8 @@ def _unused(args):  # pragma: no cover (main hands these commands to ``run`` bef
     raise AssertionError('yolov5 scripts are run by cli.main')
 
 
-HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed",
+HELP = {'train': "yolov5's train.py (all its options), attention YAMLs allowed; an ultralytics --cfg/--weights "
+                 "trains with ultralytics, the common flags translated",
         'val': "yolov5's val.py (all its options)", 'detect': "yolov5's detect.py (all its options)",
         'export': "yolov5's export.py (all its options)"}
 HELP['yolo'] = ("ultralytics' own yolo command (YOLOv8/YOLO11/YOLO26), its syntax: yolo-attn yolo detect train "

@@ -34,8 +34,9 @@ def shipped_weights() -> list[Path]:
 def model_dirs() -> list[Path]:
     """Where short YAML names are looked up: the shipped folders (yolov5's, then ultralytics'), then
     yolov5's own."""
-    import yolov5
-    upstream = Path(yolov5.__file__).parent / 'models'
+    import importlib.util
+    spec = importlib.util.find_spec('yolov5')  # its folder, without importing yolov5 (and torch)
+    upstream = Path(spec.origin).parent / 'models' if spec is not None and spec.origin else shipped_dir()
     return [d for d in (shipped_dir(), shipped_ultralytics_dir(), upstream, upstream / 'hub', upstream / 'segment')
             if d.is_dir()]
 

@@ -5,7 +5,8 @@ hook. Names: ultralytics' own nn.Module names in ``tasks`` win over a user block
 shipped SE, CBAM, ECA, CoordAtt and SimAM always mean ours (ultralytics' ``CBAM(c1, kernel_size)``
 is not ours: write ``[16, 7]``, not ``[7]``). Mechanism and checks: ``parsing``; checkpoints load
 weights-only (``checkpoints``); shipped YAMLs by short name (``names``); pretrained weights by
-layer correspondence (``transfer``); nothing installed (``offline``).
+layer correspondence (``transfer``) and started as ``attn_start`` says (``attn_start``); nothing
+installed (``offline``); no dataset cache read or written, no data YAML's download script run (``datasets``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ def install(strict: bool = True) -> None:
     Runs a self-check build first; if ultralytics changed underneath, ``strict`` raises
     ``UltralyticsCompatError`` and leaves ultralytics as it was. ``strict=False`` (the import hook)
     keeps stock YAMLs working and raises that error only for rows that name a registered block."""
-    from . import attn_start, checkpoints, names, offline, parsing, transfer
+    from . import attn_start, checkpoints, datasets, names, offline, parsing, transfer
     offline.install()  # no pip/uv install from ultralytics' requirement checks
+    datasets.install()  # no dataset cache (a pickle) read or written, no download script of a data YAML run
     checkpoints.install()  # weights-only loading first: it does not depend on the parser check
     names.install()  # the shipped attention YAMLs by short name
     transfer.install()  # pretrained weights by layer correspondence, new blocks at blend 0
-    attn_start.install()  # the trainer ramps them to the papers' formulas
+    attn_start.install()  # attn_start/attn_ramp keys; the trainer ramps them to the papers' formulas
     parsing.install(strict=strict)
 
 

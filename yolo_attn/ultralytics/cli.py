@@ -20,6 +20,17 @@ def run(argv: list[str]) -> int:
     except SyntaxError as e:  # ultralytics' way of saying an argument is not valid
         from ..errors import UserError
         raise UserError(str(e).strip().splitlines()[0]) from None
+    except RuntimeError as e:  # ultralytics wraps a dataset check's error; ours is one line
+        raise_user_cause(e)
+        raise
     finally:
         sys.argv, cfg.ARGV = saved
     return 0
+
+
+def raise_user_cause(e: BaseException) -> None:
+    """The plugin's own ``UserError`` that ultralytics wrapped (``Dataset '...' error ...``), raised as is."""
+    from ..errors import UserError
+    cause = e.__cause__
+    if isinstance(cause, UserError):
+        raise cause from None
