@@ -48,7 +48,9 @@ def test_full_disk_interrupt_and_unreadable_images_leave_an_honest_manifest(ws, 
     _, err = p.communicate(timeout=300)
     lines = [s for s in err.replace('\r', '\n').splitlines() if s.startswith('yolo-attn')]
     manifest = json.loads((tmp_path / 'full' / 'exp' / 'heatmaps.json').read_text())
-    assert p.returncode == 2 and 'Traceback' not in err and len(lines) == 1 and 'heatmaps.json' in lines[0]
+    # the file that hit the limit: the manifest, or the report page rewritten with it (the larger one)
+    assert p.returncode == 2 and 'Traceback' not in err and len(lines) == 1
+    assert 'heatmaps.json' in lines[0] or 'index.html' in lines[0]
     assert manifest['complete'] is False and 1 <= len(manifest['images']) < 6
     assert {pathlib.Path(s['path']).name for s in manifest['skipped']} == {'empty.jpg', 'a_text.png'}
     assert err.count('WARNING: skipping') == 2

@@ -1,7 +1,7 @@
 """An ultralytics detection model from a checkpoint, for the heatmap commands: weights-only, fused, eval.
 
 ultralytics' own ``load_checkpoint`` (through the weights-only ``torch_safe_load`` of ``checkpoints``),
-as its predictor loads a ``.pt``; a file it cannot read is one line (``CheckpointError``).
+as its predictor loads a ``.pt``; a file it cannot read is one line (``CheckpointRefused``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from ..errors import UserError
 def load_detector(path, device='cpu', end2end=None):
     """The fused eval-mode model of ``path``; ``end2end`` (not None) chooses an NMS-free head's branch
     before fusing (fusing drops the other one)."""
-    from ..integration.checkpoints import CheckpointError
     from . import install
+    from .checkpoints import CheckpointRefused as CheckpointError
     install()
     from ultralytics.nn.tasks import load_checkpoint
     try:
