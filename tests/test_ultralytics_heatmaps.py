@@ -120,7 +120,9 @@ def test_heatmap_compare_across_backends(uws, tmp_path):
     assert any(r['missed'] == '0' for r in rows if r['model'] == 'y11')  # the YOLO11 map is in some panel
 
 
-def test_a_payload_in_an_ultralytics_checkpoint_is_refused_by_every_heatmap_command(uws, tmp_path):
+def test_a_payload_in_an_ultralytics_checkpoint_is_refused_by_every_heatmap_command(uws, tmp_path, monkeypatch,
+                                                                                       capsys):
+    from bad_input import run_in_process
     marker = tmp_path / 'ran'
     ckpt = torch.load(uws / 'y11.pt', weights_only=False)
 
@@ -135,10 +137,9 @@ def test_a_payload_in_an_ultralytics_checkpoint_is_refused_by_every_heatmap_comm
     for args in (('heatmap', '--weights', 'bad.pt', '--source', val),
                  ('heatmap-eval', '--weights', 'bad.pt', '--data', uws / 'ds' / 'shapes.yaml', '--max-images', 1),
                  ('heatmap-compare', '--weights', uws / 'w.pt', 'bad.pt', '--source', val)):
-        out = run_cli(*args, '--imgsz', WS_IMGSZ, cwd=tmp_path)
-        assert out.returncode == 2, (args[0], out.stderr[-2000:])
-        last = out.stderr.strip().splitlines()[-1]
-        assert last.startswith(f'yolo-attn {args[0]}: error:') and 'bad.pt' in last and 'Traceback' not in out.stderr
+        rc, lines, err = run_in_process(tmp_path, monkeypatch, capsys, *args, '--imgsz', WS_IMGSZ)
+        assert rc == 2 and len(lines) == 1, (args[0], err[-2000:])
+        assert lines[0].startswith(f'yolo-attn {args[0]}: error:') and 'bad.pt' in lines[0] and 'Traceback' not in err
         assert not marker.exists() and not (tmp_path / 'runs').exists()
 
 
