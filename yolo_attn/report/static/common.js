@@ -55,6 +55,21 @@ function setHash(state, defaults) {
   if (h !== location.hash.slice(1)) history.replaceState(null, '', h ? '#' + h : location.pathname + location.search);
 }
 
+// The filter controls' values ({name: trimmed value}), and setting them from URL parameters (a
+// missing or unknown value falls back to its default).
+function controlState(ctl) {
+  const s = {};
+  for (const k of Object.keys(ctl)) s[k] = ctl[k].value.trim();
+  return s;
+}
+function setControlValues(ctl, defaults, p) {
+  for (const k of Object.keys(ctl)) {
+    const v = p.get(k);
+    ctl[k].value = v === null ? defaults[k] : v;
+    if (ctl[k].tagName === 'SELECT' && ctl[k].selectedIndex < 0) ctl[k].value = defaults[k];
+  }
+}
+
 function option(value, label) { return el('option', {value: value, text: label === undefined ? value : label}); }
 
 // Renders items in pages: the first `size`, then the next on "show more" or when it scrolls into view.

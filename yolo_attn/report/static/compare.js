@@ -23,18 +23,8 @@
   let view = [];
   const pager = new Pager(list, $('more'), row, 100);
 
-  function state() {
-    const s = {};
-    for (const k of Object.keys(ctl)) s[k] = ctl[k].value.trim();
-    return s;
-  }
-  function setControls(p) {
-    for (const k of Object.keys(ctl)) {
-      const v = p.get(k);
-      ctl[k].value = v === null ? DEFAULTS[k] : v;
-      if (ctl[k].tagName === 'SELECT' && ctl[k].selectedIndex < 0) ctl[k].value = DEFAULTS[k];
-    }
-  }
+  const state = () => controlState(ctl);
+  const setControls = (p) => setControlValues(ctl, DEFAULTS, p);
   function value(o, model, metric) {
     const m = o.m[models.indexOf(model)];
     if (!m || m[0]) return null;  // not detected by that model

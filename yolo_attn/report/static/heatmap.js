@@ -40,18 +40,8 @@
   const grid = $('grid');
   const pager = new Pager(grid, $('more'), card, 240);
 
-  function state() {
-    const s = {};
-    for (const k of Object.keys(ctl)) s[k] = ctl[k].value.trim();
-    return s;
-  }
-  function setControls(p) {
-    for (const k of Object.keys(ctl)) {
-      const v = p.get(k);
-      ctl[k].value = v === null ? DEFAULTS[k] : v;
-      if (ctl[k].tagName === 'SELECT' && ctl[k].selectedIndex < 0) ctl[k].value = DEFAULTS[k];
-    }
-  }
+  const state = () => controlState(ctl);
+  const setControls = (p) => setControlValues(ctl, DEFAULTS, p);
 
   function apply(updateHash) {
     const s = state();
