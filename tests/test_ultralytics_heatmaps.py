@@ -163,3 +163,12 @@ def test_nms_free_flag_explains_the_one_to_one_branch(uws, tmp_path):
                 for d in r.detections]
         assert rows[free] == want and want
     assert rows[True] != rows[False]
+
+
+@pytest.mark.parametrize('weights', ['y11.pt', 'w.pt'])
+def test_nms_free_on_a_model_without_such_a_head_is_one_line(uws, tmp_path, monkeypatch, capsys, weights):
+    from bad_input import run_in_process
+    rc, lines, err = run_in_process(tmp_path, monkeypatch, capsys, 'heatmap', '--weights', uws / weights, '--source',
+                                    uws / 'ds' / 'images' / 'val', '--nms-free')
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith('yolo-attn heatmap: error: --nms-free cannot be used')
+    assert not (tmp_path / 'runs').exists()

@@ -48,6 +48,10 @@ def _load_model(weights, device, end2end):
 
     from ..integration.checkpoints import load_checkpoint
     load_checkpoint(weights)  # one-line errors for a missing, truncated or refused file
+    if end2end:
+        from ..errors import OptionError
+        raise OptionError('nms_free', f'cannot be used: {weights} is a yolov5 model (its head has no NMS-free '
+                                      f'branch); leave it off')
     return attempt_load(weights, device=device, fuse=True)
 
 

@@ -29,5 +29,7 @@ def load_detector(path, device='cpu', end2end=None):
     if end2end is not None and getattr(head, 'one2one_cv2', None) is not None:
         head.end2end = bool(end2end)
     elif end2end and getattr(head, 'one2one_cv2', None) is None:
-        raise CheckpointError(f'{path}: end2end: this model has no NMS-free head')
+        from ..errors import OptionError
+        raise OptionError('nms_free', f'cannot be used: {path} has no NMS-free (one-to-one) head (YOLO26 and '
+                                      f'YOLOv10 have one); leave it off to explain the detections after NMS')
     return model.fuse(verbose=False).to(device).eval()
