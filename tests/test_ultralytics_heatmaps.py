@@ -172,3 +172,14 @@ def test_nms_free_on_a_model_without_such_a_head_is_one_line(uws, tmp_path, monk
                                     uws / 'ds' / 'images' / 'val', '--nms-free')
     assert rc == 2 and len(lines) == 1 and lines[0].startswith('yolo-attn heatmap: error: --nms-free cannot be used')
     assert not (tmp_path / 'runs').exists()
+
+
+def test_a_segmentation_checkpoint_is_refused_in_one_line(tmp_path, monkeypatch, capsys, uws):
+    from bad_input import run_in_process
+    from ultralytics.nn.tasks import SegmentationModel
+    torch.save({'model': SegmentationModel('yolo11n-seg.yaml', nc=5, verbose=False), 'train_args': {}},
+               tmp_path / 'seg.pt')
+    rc, lines, err = run_in_process(tmp_path, monkeypatch, capsys, 'heatmap', '--weights', 'seg.pt', '--source',
+                                    uws / 'ds' / 'images' / 'val')
+    assert rc == 2 and len(lines) == 1 and 'Segmentation model' in lines[0] and 'detect models' in lines[0], err[-2000:]
+    assert 'Traceback' not in err and not (tmp_path / 'runs').exists()

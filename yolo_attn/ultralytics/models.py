@@ -23,8 +23,11 @@ def load_detector(path, device='cpu', end2end=None):
     except Exception as e:  # truncated or foreign bytes, a checkpoint with no model in it
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f'{path}: not a readable ultralytics checkpoint: {first}') from None
-    if not hasattr(model, 'model') or not hasattr(model.model[-1], 'stride'):
-        raise CheckpointError(f'{path}: not a detection model (heatmaps explain detect models)')
+    from ultralytics.nn.tasks import DetectionModel
+    if type(model) is not DetectionModel:  # segment, pose, OBB, classify, world: other heads and outputs
+        kind = type(model).__name__.replace('Model', '') or type(model).__name__
+        raise CheckpointError(f'{path}: a {kind} model; the heatmap commands explain detect models '
+                              f'(YOLOv8/YOLO11/YOLO26 ... detect checkpoints)')
     head = model.model[-1]
     if end2end is not None and getattr(head, 'one2one_cv2', None) is not None:
         head.end2end = bool(end2end)
