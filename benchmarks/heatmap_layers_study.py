@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Which layers, method and combination rule make the default heatmap? The README's table.
 
-For each model (``--weights``, several allowed; yolov5 or ultralytics checkpoints) on the first ``--max-images`` images of a labelled
-split, every detection matched to a ground-truth box (same class, IoU >= 0.5) is explained once
-per method with the union of all candidate layers (``HeatmapEngine.layer_maps``: each layer's map
+For each model (``--weights``, several allowed; yolov5 or ultralytics checkpoints) on the first
+``--max-images`` images of a labelled split, every detection matched to a ground-truth box (same
+class, IoU >= 0.5) is explained once per method with the union of all candidate layers (``HeatmapEngine.layer_maps``: each layer's map
 exactly pytorch-grad-cam's), the same rows of a randomised copy of the model likewise
 (``evaluation.sanity.randomized_copy``); each candidate then picks its layers per head level and
 combines them with its rule (``heatmaps.combine``, the engine's own code). Per candidate, overall
@@ -252,7 +252,8 @@ def main():
     ap.add_argument('--conf-thres', type=float, default=0.25)
     ap.add_argument('--methods', nargs='+', default=['elementwise'])
     ap.add_argument('--curves', nargs='*',
-                    default=['detect/mean', 'neck/mean', 'backbone/mean', 'level (own + finer)/mean', 'level (own + finer)/tanh', f'{BOX}/-', f'{ULTRA}/-'],
+                    default=['detect/mean', 'neck/mean', 'backbone/mean', 'level (own + finer)/mean',
+                             'level (own + finer)/tanh', f'{BOX}/-', f'{ULTRA}/-'],
                     help="'candidate/rule' labels that also get deletion/insertion curves and timing (costly)")
     ap.add_argument('--only', nargs='*', default=None, help="only these 'candidate/rule' labels (default: all)")
     ap.add_argument('--time-images', type=int, default=8, help='images timed per candidate')

@@ -106,8 +106,9 @@ def test_layer_roles_resolve_on_every_stock_and_shipped_detect_yaml():
 
 def test_heatmap_compare_across_backends(uws, tmp_path):
     """A yolov5 and a YOLO11 checkpoint of the same classes, the same objects side by side."""
-    out = run_cli('heatmap-compare', '--weights', uws / 'w.pt', uws / 'y11.pt', '--source', uws / 'ds' / 'images' / 'val',
-                  '--imgsz', WS_IMGSZ, '--max-images', 1, '--max-det', 3, '--steps', 2, '--no-html', cwd=tmp_path)
+    out = run_cli('heatmap-compare', '--weights', uws / 'w.pt', uws / 'y11.pt', '--source',
+                  uws / 'ds' / 'images' / 'val', '--imgsz', WS_IMGSZ, '--max-images', 1, '--max-det', 3, '--steps', 2,
+                  '--no-html', cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     run = tmp_path / 'runs' / 'heatmap-compare' / 'exp'
     manifest = json.loads((run / 'manifest.json').read_text())

@@ -106,7 +106,7 @@ def _run_ultralytics(project, name, s: dict, weights) -> dict:
             raise UserError(f"--weights {weights}: not an ultralytics checkpoint; {s['cfg']} trains with ultralytics")
     out = claim_run_dir(project, name)
     from .ultralytics.demo import run
-    summary = run(out, s, weights)
+    summary = run(out, s, weights, demo_block_strength)
     (out / 'summary.json').write_text(json.dumps(summary, indent=2))
     return {**summary, 'dir': str(out)}
 
@@ -139,6 +139,4 @@ def print_summary(summary: dict) -> None:
     print(f"  validation   {summary['val_dir']}  (PR curve, confusion matrix, prediction mosaics)")
     if summary['heatmaps_dir']:
         print(f"  heatmaps     {summary['heatmaps_dir']}  (one PNG per detection, overviews, heatmaps.json)")
-    if summary.get('heatmaps_note'):
-        print(f"  heatmaps     {summary['heatmaps_note']}")
     print(f"  summary      {Path(summary['dir']) / 'summary.json'}")

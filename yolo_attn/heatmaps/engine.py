@@ -128,7 +128,6 @@ class HeatmapEngine:
         fields as keywords (``method='gradcam', layers='detect'``) -- changed."""
         self.options = o = HeatmapOptions.of(options, **settings)
         self.model = model.eval()
-        self.detect = model.model[-1]
         self.head = head_for(model)  # what differs between yolov5's and ultralytics' heads (heads.py)
         self.head.check_target(o.target)
         self.plan = resolve_layers(model, o.layers)  # roles or indices, resolved for this model (layers.py)

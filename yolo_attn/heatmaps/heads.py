@@ -50,7 +50,19 @@ def nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det) -> l
     return [(o[:, :6], torch.round(o[:, 6] / o[:, 7]).long()) for o in out]
 
 
-class Yolov5Head:
+class _Head:
+    """What both heads share: rows ordered level by level, anchor by anchor, cell by cell."""
+
+    na = 1  # anchors per grid cell
+
+    def locate(self, index: int, grids: list) -> tuple:
+        return locate(index, self.na, grids)
+
+    def check_target(self, target: str, model_name: str = 'this model') -> None:
+        """Refuse (``OptionError``) a ``--target`` this head does not define; every target by default."""
+
+
+class Yolov5Head(_Head):
     """yolov5 7.0: rows (x, y, w, h, objectness, classes...) after the sigmoid; ``raw[level]``
     (B, na, ny, nx, 5 + nc) before it; NMS by ``non_max_suppression`` with the row index carried."""
 
@@ -86,9 +98,6 @@ class Yolov5Head:
     def nms(self, pred, raw, conf_thres, iou_thres, classes, agnostic, max_det) -> list:
         return nms_with_index(pred, conf_thres, iou_thres, classes, agnostic, max_det)
 
-    def locate(self, index: int, grids: list) -> tuple:
-        return locate(index, self.na, grids)
-
     def head_row(self, raw, b, level, anchor, cell) -> torch.Tensor:
         """One prediction as a (1, 5 + nc) row: objectness and class columns equal Detect's (the sigmoid
         of ``raw[level]``), boxes undecoded (no target reads them)."""
@@ -99,11 +108,8 @@ class Yolov5Head:
         row = pred[b, index].detach()
         return float(row[4]), float(row[5 + cls])
 
-    def check_target(self, target: str, model_name: str = 'this model') -> None:
-        """Every target is defined for yolov5."""
 
-
-class UltralyticsHead:
+class UltralyticsHead(_Head):
     """ultralytics 8.x: rows (x, y, w, h, classes...) with sigmoid class scores and no objectness,
     one per anchor point (na = 1). The class logits are read per level from the classification
     branch in use (``cv3``, or ``one2one_cv3`` for an NMS-free head); ``raw[level]`` is them as
@@ -112,7 +118,6 @@ class UltralyticsHead:
 
     classes_at = 4
     objectness = False
-    na = 1
 
     def __init__(self, model):
         self.detect = model.model[-1]
@@ -166,9 +171,6 @@ class UltralyticsHead:
         out, keep = non_max_suppression(pred, conf_thres, iou_thres, classes, agnostic, max_det=max_det,
                                         end2end=True, return_idxs=True)
         return [(o[:, :6], top[b, k.view(-1)].long()) for b, (o, k) in enumerate(zip(out, keep))]
-
-    def locate(self, index: int, grids: list) -> tuple:
-        return locate(index, 1, grids)
 
     def head_row(self, raw, b, level, anchor, cell) -> torch.Tensor:
         """One anchor's row (1, 4 + nc): the class scores the head reports, boxes zero (no target reads them)."""

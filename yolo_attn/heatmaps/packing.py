@@ -1,8 +1,9 @@
 """Share one backward pass between detections whose gradients cannot overlap.
 
-Between the target layers and Detect, yolov5 (and YOLOv8/11's convolution blocks) use only local operations, so a detection's gradient
-is zero outside a window around its cell; detections with pairwise disjoint windows share one
-backward (column compression of sparse Jacobians: Curtis, Powell and Reid, 1974). Windows are
+Between the target layers and Detect, yolov5 (and YOLOv8/11's convolution blocks) use only local
+operations, so a detection's gradient is zero outside a window around its cell; detections with
+pairwise disjoint windows share one backward (column compression of sparse Jacobians: Curtis,
+Powell and Reid, 1974). Windows are
 measured by one probe backward per head; ``packable`` turns packing off for non-local modules.
 See docs/heatmaps.md, "How it works".
 """

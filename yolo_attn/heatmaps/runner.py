@@ -60,7 +60,8 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
                                 conf_thres=conf_thres, iou_thres=iou_thres, classes=classes, agnostic_nms=agnostic_nms,
                                 max_det=max_det, device=device, batch=batch, vid_stride=vid_stride,
                                 renorm_in_box=renorm_in_box, attention_maps=attention_maps)
-    model = load_model(weights, device, end2end=True if nms_free else None, target=target)  # a target the head lacks: refused before any folder
+    # a target the head lacks (conf without objectness) or --nms-free without such a head: refused before any folder
+    model = load_model(weights, device, end2end=True if nms_free else None, target=target)
     if not per_detection(method):
         LOGGER.warning(f'WARNING: --method {method} is {NOT_PER_DETECTION}: it shows what the layer responds to, '
                        'not what each detection used; choose a gradient-based method for per-detection maps')
@@ -69,8 +70,8 @@ def run(weights, source, *, imgsz=D.imgsz, method=D.method, target=D.target, lay
     levels = level_names(model)
     backend = model_backend(model)
     print(f'backend: {backend}; layers: {plan.describe()}')
-    manifest = {'weights': str(weights), 'backend': backend, 'method': method, 'per_detection': per_detection(method), 'target': target,
-                'imgsz': imgsz, 'layers': plan.to_json(),
+    manifest = {'weights': str(weights), 'backend': backend, 'method': method, 'per_detection': per_detection(method),
+                'target': target, 'imgsz': imgsz, 'layers': plan.to_json(),
                 'conf_thres': conf_thres, 'iou_thres': iou_thres, 'renorm_in_box': renorm_in_box,
                 'style': vars(style), 'head_levels': levels, 'complete': False, 'images': [], 'skipped': []}
     if attention_maps:

@@ -38,7 +38,7 @@ def data(manifest: dict, save_dir) -> dict:
                          _number(d.get('energy_in_box')), level,
                          [round(float(v), 1) for v in d.get('box_xyxy', [0, 0, 0, 0])],
                          page.href(d.get('png'), save_dir),
-                         _number(d.get('objectness')), _number(d.get('class_prob')),  # objectness: None on anchor-free heads
+                         _number(d.get('objectness')), _number(d.get('class_prob')),  # objectness None: anchor-free
                          d.get('anchor'), d.get('cell'), d.get('layers'), bool(d.get('constant_map'))])
     return {'fields': FIELDS, 'classes': list(classes), 'levels': list(levels), 'images': images, 'dets': dets}
 

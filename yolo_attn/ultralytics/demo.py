@@ -12,35 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-SAMPLE = 8  # val images the block strength is measured on (as the yolov5 demo)
-
-
-def block_strength(weights, images: list[Path], imgsz: int) -> list[dict]:
-    """Each attention block of an ultralytics checkpoint: its mix and ``mean |y - x| / mean |x|`` on
-    ``images`` (letterboxed to ``imgsz`` as ultralytics' predictor does)."""
-    import cv2
-    import numpy as np
-    import torch
-    from ultralytics.data.augment import LetterBox
-    from ultralytics.nn.tasks import torch_safe_load
-
-    from ..blocks.strength import block_strength as measure
-    ckpt, _ = torch_safe_load(str(weights))
-    model = (ckpt.get('ema') or ckpt['model']).float().eval()
-    box = LetterBox(new_shape=(imgsz, imgsz), auto=False)
-    batch = []
-    for f in images:
-        im = cv2.imread(str(f))
-        if im is not None:
-            batch.append(np.ascontiguousarray(box(image=im)[..., ::-1].transpose(2, 0, 1)))
-    if not batch:
-        return []
-    x = torch.from_numpy(np.stack(batch)).float() / 255
-    return [{'layer': r.layer, 'block': r.name, 'mix': r.mix, 'change': round(r.change, 4)} for r in measure(model, x)]
-
-
-def run(out: Path, s: dict, weights) -> dict:
-    """The demo's steps into the claimed folder ``out`` with settings ``s``; the summary dict."""
+def run(out: Path, s: dict, weights, block_strength) -> dict:
+    """The demo's steps into the claimed folder ``out`` with settings ``s``; the summary dict.
+    ``block_strength(weights, data, imgsz)``: the yolov5 demo's measurement (``demo.demo_block_strength``)."""
     from ..data.shapes import generate_shapes
     from . import install
     from .parsing import ultralytics_version
@@ -60,22 +34,18 @@ def run(out: Path, s: dict, weights) -> dict:
                                   name='val', exist_ok=True, plots=True)
     box = metrics.box
     t_val = time.time()
+    blocks = block_strength(best, data, s['imgsz'])
     val_images = sorted((Path(data).parent / 'images' / 'val').glob('*.jpg'))
-    blocks = block_strength(best, val_images[:SAMPLE], s['imgsz'])
-    heatmaps, note = None, None
+    heatmaps = None
     if s['heatmap_images']:
+        from ..heatmaps.runner import run as heatmap_run
         sources = out / 'heatmap_images.txt'
         sources.write_text(''.join(f'{p}\n' for p in val_images[:s['heatmap_images']]))
-        try:
-            from ..heatmaps.runner import run as heatmap_run
-            heatmaps = heatmap_run(weights=best, source=sources, imgsz=s['imgsz'], project=out,
-                                   name='heatmaps')['save_dir']
-        except Exception as e:  # the heatmap commands on ultralytics checkpoints are still being connected
-            note = f'heatmaps skipped: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ""}'
+        heatmaps = heatmap_run(weights=best, source=sources, imgsz=s['imgsz'], project=out, name='heatmaps')['save_dir']
     t_heat = time.time()
     return {'backend': f'ultralytics {ultralytics_version()}', 'settings': s, 'data': str(data),
             'weights': str(best), 'train_dir': str(out / 'train'), 'val_dir': str(out / 'val'),
-            'heatmaps_dir': heatmaps, 'heatmaps_note': note, 'precision': float(box.mp), 'recall': float(box.mr),
+            'heatmaps_dir': heatmaps, 'precision': float(box.mp), 'recall': float(box.mr),
             'mAP50': float(box.map50), 'mAP50-95': float(box.map), 'blocks': blocks,
             'seconds': {'data': round(t_data - t0, 1), 'train': round(t_train - t_data, 1),
                         'val': round(t_val - t_train, 1), 'heatmaps': round(t_heat - t_val, 1),
